@@ -1,0 +1,9 @@
+"""Every app's API under /api/v1/; anything else under /api/ answers a JSON 404."""
+
+from django.urls import re_path
+
+from instagram.errors import api_not_found
+
+urlpatterns: list = [
+    re_path(r"^.*$", api_not_found),
+]

@@ -1,0 +1,13 @@
+import pytest
+
+from instagram.redis import get_redis
+
+ALL = "__all__"
+
+
+@pytest.fixture
+def redis_client():
+    client = get_redis()
+    client.flushdb()
+    yield client
+    client.flushdb()
