@@ -54,6 +54,9 @@ _DEFAULT_CODES = {
 }
 
 
+_RENAMED_CODES = {"throttled": "rate_limited", "error": "invalid"}
+
+
 def api_exception_handler(exc, context):
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
@@ -67,9 +70,11 @@ def api_exception_handler(exc, context):
     elif isinstance(exc, exceptions.ValidationError):
         code = "invalid"
     else:
-        code = _DEFAULT_CODES.get(response.status_code) or (
-            exc.get_codes() if isinstance(exc.get_codes(), str) else "error"
+        codes = exc.get_codes()
+        code = (
+            codes if isinstance(codes, str) else _DEFAULT_CODES.get(response.status_code, "error")
         )
+        code = _RENAMED_CODES.get(code, code)
     body = error_body(code, _first_message(exc.detail))
     if isinstance(exc, exceptions.ValidationError) and isinstance(exc.detail, dict):
         body["error"]["fields"] = exc.detail

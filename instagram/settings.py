@@ -164,7 +164,10 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "var" / "static"))
+# Production serves collected files (`manage.py collectstatic`); development serves from apps.
+STATIC_ROOT = os.environ.get("STATIC_ROOT") or (
+    None if DEBUG or TESTING else str(BASE_DIR / "var" / "static")
+)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},

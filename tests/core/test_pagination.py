@@ -1,0 +1,77 @@
+import base64
+
+import orjson
+import pytest
+
+from instagram.errors import ApiError
+from instagram.pagination import Cursor, decode_cursor, encode_cursor, page_body, parse_page_request
+
+
+def _b64(data) -> str:
+    raw = data if isinstance(data, bytes) else orjson.dumps(data)
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def test_cursor_round_trips_a_64_bit_id_exactly():
+    big = 2**63 - 1
+
+    encoded = encode_cursor(ts=1_700_000_000_123, id=big)
+
+    assert decode_cursor(encoded) == Cursor(ts=1_700_000_000_123, id=big)
+    assert orjson.loads(base64.urlsafe_b64decode(encoded + "==")) == {
+        "v": 1,
+        "ts": 1_700_000_000_123,
+        "id": str(big),
+    }
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "!!!not-base64!!!",
+        _b64(b"not json"),
+        _b64([1, 2]),
+        _b64({"v": 2, "ts": 1, "id": "1"}),
+        _b64({"v": 1, "ts": "1", "id": "1"}),
+        _b64({"v": 1, "ts": 1, "id": 1}),
+        _b64({"v": 1, "ts": 1, "id": "-5"}),
+        _b64({"v": 1, "ts": 1, "id": str(2**64)}),
+        _b64({"v": 1, "ts": -1, "id": "1"}),
+        _b64({"v": 1, "ts": True, "id": "1"}),
+        "A" * 300,
+    ],
+)
+def test_malformed_cursor_is_a_400(raw):
+    with pytest.raises(ApiError) as caught:
+        decode_cursor(raw)
+
+    assert caught.value.status_code == 400
+    assert caught.value.error_code == "invalid_cursor"
+
+
+@pytest.mark.parametrize("limit", ["0", "51", "-1", "abc", "1e3", "99999999999999999999"])
+def test_limit_outside_1_to_50_is_a_400(limit):
+    with pytest.raises(ApiError) as caught:
+        parse_page_request({"limit": limit})
+
+    assert caught.value.status_code == 400
+    assert caught.value.error_code == "invalid_limit"
+
+
+def test_page_request_defaults_and_bounds():
+    assert parse_page_request({}).limit == 20
+    assert parse_page_request({"limit": "1"}).limit == 1
+    assert parse_page_request({"limit": "50"}).limit == 50
+    assert parse_page_request({"cursor": ""}).cursor is None
+
+
+def test_page_body_continues_after_the_last_item_shown():
+    rows = [(5, 105), (4, 104), (3, 103)]
+
+    body = page_body("items", rows, limit=2, render=lambda r: str(r[1]), position=lambda r: r)
+
+    assert body["items"] == ["105", "104"]
+    assert body["has_more"] is True
+    assert decode_cursor(body["next_cursor"]) == Cursor(ts=4, id=104)
+    last = page_body("items", rows[2:], limit=2, render=lambda r: str(r[1]), position=lambda r: r)
+    assert last == {"items": ["103"], "next_cursor": None, "has_more": False}

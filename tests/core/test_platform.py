@@ -1,0 +1,242 @@
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.http import Http404
+from django.test import RequestFactory
+from rest_framework import serializers
+from rest_framework.decorators import api_view
+from rest_framework.exceptions import PermissionDenied, Throttled
+
+from instagram import errors
+from instagram.errors import ApiError
+from instagram.observability import RequestIdFilter, request_id_var
+from instagram.redis import _client
+
+ALL = "__all__"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class _Echo(serializers.Serializer):
+    caption = serializers.CharField(max_length=10)
+
+
+@api_view(["POST"])
+def _validating_view(request):
+    _Echo(data=request.data).is_valid(raise_exception=True)
+    return None
+
+
+@api_view(["GET"])
+def _raising_view(request, kind):
+    raise {
+        "api": ApiError(429, "rate_limited", "Slow down.", retry_after=30),
+        "forbidden": PermissionDenied(),
+        "missing": Http404("gone"),
+        "throttled": Throttled(wait=12),
+    }[kind]
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "code", "message", "retry_after"),
+    [
+        ("api", 429, "rate_limited", "Slow down.", "30"),
+        (
+            "forbidden",
+            403,
+            "permission_denied",
+            "You do not have permission to perform this action.",
+            None,
+        ),
+        ("missing", 404, "not_found", "Not found.", None),
+        (
+            "throttled",
+            429,
+            "rate_limited",
+            "Request was throttled. Expected available in 12 seconds.",
+            "12",
+        ),
+    ],
+)
+def test_every_api_error_uses_the_envelope(kind, status, code, message, retry_after):
+    response = _raising_view(RequestFactory().get("/api/v1/x"), kind=kind)
+
+    assert response.status_code == status
+    assert response.data == {"error": {"code": code, "message": message}}
+    assert response.get("Retry-After") == retry_after
+
+
+def test_validation_error_names_the_field_in_the_envelope():
+    request = RequestFactory().post(
+        "/api/v1/x", data={"caption": "x" * 11}, content_type="application/json"
+    )
+
+    response = _validating_view(request)
+
+    assert response.status_code == 400
+    assert response.data["error"]["code"] == "invalid"
+    assert response.data["error"]["message"] == (
+        "caption: Ensure this field has no more than 10 characters."
+    )
+
+
+def test_malformed_json_body_is_a_400_in_the_envelope():
+    request = RequestFactory().post("/api/v1/x", data=b"{nope", content_type="application/json")
+
+    response = _validating_view(request)
+
+    assert response.status_code == 400
+    assert response.data["error"]["code"] == "parse_error"
+    assert response.data["error"]["message"].startswith("JSON parse error")
+
+
+def test_unknown_api_path_is_a_json_404(client):
+    response = client.get("/api/v1/no/such/thing")
+
+    assert response.status_code == 404
+    assert response.json() == {"error": {"code": "not_found", "message": "Not found."}}
+
+
+def test_server_error_under_api_is_json():
+    response = errors.handler500(RequestFactory().get("/api/v1/posts"))
+
+    assert response.status_code == 500
+    assert response.content == (
+        b'{"error": {"code": "server_error", "message": "Internal server error."}}'
+    )
+
+
+def test_healthz(client):
+    response = client.get("/healthz")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_readyz_checks_every_database_redis_and_the_broker(client):
+    response = client.get("/readyz")
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "ok",
+        "checks": {
+            "database:default": "ok",
+            "database:shard_0": "ok",
+            "database:shard_1": "ok",
+            "redis": "ok",
+            "broker": "ok",
+        },
+        "down": [],
+    }
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_readyz_is_503_naming_what_is_down(client, settings):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/1"
+    _client.cache_clear()
+    try:
+        response = client.get("/readyz")
+    finally:
+        _client.cache_clear()
+
+    body = response.json()
+    assert response.status_code == 503
+    assert body["status"] == "unavailable"
+    assert body["down"] == ["broker", "redis"]
+    assert body["checks"]["database:shard_1"] == "ok"
+    assert body["checks"]["redis"] == "down: ConnectionError"
+
+
+def test_metrics_count_requests_by_route(client):
+    client.get("/healthz")
+
+    response = client.get("/metrics")
+
+    text = response.content.decode()
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain")
+    assert 'http_requests_total{method="GET",route="healthz",status="200"}' in text
+    assert "http_request_duration_seconds_bucket" in text
+
+
+def test_request_id_is_echoed_or_made(client):
+    given = client.get("/healthz", headers={"X-Request-ID": "abc-123"})
+    made = client.get("/healthz", headers={"X-Request-ID": "bad id with spaces"})
+
+    assert given["X-Request-ID"] == "abc-123"
+    assert len(made["X-Request-ID"]) == 32
+    assert made["X-Request-ID"] != "bad id with spaces"
+
+
+def test_log_records_carry_the_request_id():
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "hello", None, None)
+    token = request_id_var.set("req-42")
+    try:
+        RequestIdFilter().filter(record)
+    finally:
+        request_id_var.reset(token)
+
+    assert record.request_id == "req-42"
+
+
+def test_openapi_schema_and_docs_are_served(client):
+    schema = client.get("/api/schema/", headers={"Accept": "application/vnd.oai.openapi+json"})
+    docs = client.get("/api/docs/")
+
+    assert schema.status_code == 200
+    assert schema.json()["openapi"].startswith("3.")
+    assert schema.json()["info"]["title"] == "Instagram API"
+    assert docs.status_code == 200
+    assert b"swagger-ui" in docs.content
+
+
+def test_production_settings_pass_the_deploy_check():
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("INSTAGRAM_TESTING", "DEBUG", "DJANGO_SETTINGS_MODULE")
+    }
+    env.update(
+        SECRET_KEY="k" * 24 + "-production-secret-key-0123456789-abcdefghij",
+        ALLOWED_HOSTS="photos.example.com",
+        DEBUG="0",
+        DJANGO_SETTINGS_MODULE="instagram.settings",
+    )
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues (0 silenced)." in result.stdout
+
+
+def test_production_settings_refuse_to_start_without_a_secret_key():
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("INSTAGRAM_TESTING", "DEBUG", "SECRET_KEY", "DJANGO_SETTINGS_MODULE")
+    }
+    env["DJANGO_SETTINGS_MODULE"] = "instagram.settings"
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 1
+    assert "SECRET_KEY must be set when DEBUG is off" in result.stderr
