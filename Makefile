@@ -39,7 +39,8 @@ migrate: $(STAMP)
 	$(PY) -m instagram.devstack exec -- $(PY) manage.py migrate_all
 
 bench: $(STAMP)
-	$(PY) -m instagram.devstack exec -- $(PY) bench/ids.py
+	$(PY) -m instagram.devstack exec -- sh -c '$(PY) manage.py migrate_all --noinput >/dev/null && $(PY) bench/ids.py'
+
 
 clean-var:
 	rm -rf var

@@ -216,3 +216,33 @@ def test_real_celery_worker_delivers_the_other_side_after_commit(owner_and_reade
     event = OutboxEvent.objects.using("shard_0").get()
     assert (copy.reader_id, copy.note_id, copy.text) == (reader, note.id, "delivered")
     assert event.status == OutboxStatus.DONE
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_operator_sees_and_requeues_dead_events(
+    owner_and_reader, settings, django_capture_on_commit_callbacks
+):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    settings.OUTBOX_MAX_ATTEMPTS = 1
+    owner, reader = owner_and_reader
+    HandlerSwitch.objects.create(name="note", failures_left=1)
+    with django_capture_on_commit_callbacks(using="shard_0", execute=False):
+        note_share(owner_id=owner, reader_id=reader, text="rescued")
+    outbox_sweep(now=_later(11))
+    stats, retried = StringIO(), StringIO()
+
+    call_command("outbox", "stats", stdout=stats)
+    call_command("outbox", "retry-dead", stdout=retried)
+    applied = outbox_sweep(now=_later(11))
+
+    assert stats.getvalue() == (
+        "shard_0: pending=0 done=0 dead=1\nshard_1: pending=0 done=0 dead=0\n"
+    )
+    assert retried.getvalue() == (
+        "shard_0: re-queued 1 dead events\nshard_1: re-queued 0 dead events\n"
+    )
+    assert applied == 1
+    assert NoteCopy.objects.using("shard_1").count() == 1
