@@ -1,12 +1,191 @@
-from django.contrib.auth.models import AbstractUser
+"""Users and credentials (global, `default`), and the social graph (sharded).
+
+Graph placement (DESIGN.md): `following` rows on the follower's shard, `followers` rows on the
+followee's shard, kept in step by the outbox; follow requests on the target's shard (the
+approver lists them); blocks and close friends on the owner's shard. Counts live in
+`UserCounters` on the user's own shard, changed in the same transaction as the rows they count.
+"""
+
+from __future__ import annotations
+
+import re
+
+from django.contrib.auth.models import AbstractUser, UserManager
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
 
 from instagram.ids import ShardedIDField
+from instagram.sharding import ShardedModel
+
+USERNAME_RE = re.compile(r"^[a-z0-9._]{1,30}$")
+RESERVED_USERNAMES = frozenset(
+    {
+        "about", "accounts", "admin", "administrator", "api", "app", "direct", "explore",
+        "feed", "help", "inbox", "instagram", "login", "logout", "me", "media", "metrics",
+        "notifications", "p", "post", "posts", "privacy", "readyz", "healthz", "register",
+        "reels", "root", "search", "security", "settings", "signup", "static", "stories",
+        "support", "system", "tags", "terms", "user", "users", "www",
+    }
+)  # fmt: skip
 
 
 class User(AbstractUser):
-    """A global user row; its 64-bit ID carries the user's home shard, chosen at sign-up."""
+    """A global user row; its 64-bit ID carries the user's home shard, drawn at sign-up."""
 
     id = ShardedIDField()
+    username = models.CharField(
+        max_length=30,
+        unique=True,
+        validators=[RegexValidator(USERNAME_RE, "1-30 characters of a-z, 0-9, '.' and '_'.")],
+        error_messages={"unique": "That username is taken."},
+    )
+    email = models.EmailField(max_length=254, blank=True)
+    full_name = models.CharField(max_length=150, blank=True)
+    bio = models.CharField(max_length=150, blank=True)
+    is_private = models.BooleanField(default=False)
+    is_verified = models.BooleanField(default=False)
+    profile_pic_media_id = models.BigIntegerField(null=True, blank=True)
+    profile_pic_url = models.CharField(max_length=500, blank=True)
+    # Fan-out skips followers inactive for a while; touched at most once an hour.
+    last_active_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = UserManager()
 
     class Meta:
         db_table = "accounts_user"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(username=Lower("username")), name="username_is_lowercase"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.username
+
+
+class AuthToken(models.Model):
+    """A bearer token for one device; only its SHA-256 is stored, the token is shown once."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="auth_tokens")
+    key_hash = models.CharField(max_length=64, unique=True)
+    device = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"token of {self.user_id} ({self.device or 'device'})"
+
+
+class UserCounters(ShardedModel):
+    """Exact counts of a user's rows, on the user's shard, updated with the rows."""
+
+    partition_key = "user_id"
+
+    user_id = models.BigIntegerField(primary_key=True)
+    follower_count = models.BigIntegerField(default=0)
+    following_count = models.BigIntegerField(default=0)
+    post_count = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"counters of {self.user_id}"
+
+
+class Following(ShardedModel):
+    """`follower` follows `followee`; the source of truth of an edge, on the follower's shard."""
+
+    partition_key = "follower_id"
+
+    id = ShardedIDField()
+    follower_id = models.BigIntegerField()
+    followee_id = models.BigIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["follower_id", "followee_id"], name="following_once"),
+        ]
+        indexes = [models.Index(fields=["follower_id", "-id"], name="following_by_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.follower_id} -> {self.followee_id}"
+
+
+class Follower(ShardedModel):
+    """The followee's copy of an edge, on the followee's shard, applied by the outbox."""
+
+    partition_key = "followee_id"
+
+    id = ShardedIDField()
+    followee_id = models.BigIntegerField()
+    follower_id = models.BigIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["followee_id", "follower_id"], name="follower_once"),
+        ]
+        indexes = [models.Index(fields=["followee_id", "-id"], name="follower_by_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.follower_id} -> {self.followee_id}"
+
+
+class FollowRequest(ShardedModel):
+    """A pending request to follow a private account, on the target's shard."""
+
+    partition_key = "target_id"
+
+    id = ShardedIDField()
+    target_id = models.BigIntegerField()
+    requester_id = models.BigIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["target_id", "requester_id"], name="request_once"),
+        ]
+        indexes = [models.Index(fields=["target_id", "-id"], name="request_by_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.requester_id} asks {self.target_id}"
+
+
+class Block(ShardedModel):
+    """`blocker` blocked `blocked`, on the blocker's shard."""
+
+    partition_key = "blocker_id"
+
+    id = ShardedIDField()
+    blocker_id = models.BigIntegerField()
+    blocked_id = models.BigIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["blocker_id", "blocked_id"], name="block_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.blocker_id} blocks {self.blocked_id}"
+
+
+class CloseFriend(ShardedModel):
+    """`friend` is on `owner`'s close friends list (stories audience), on the owner's shard."""
+
+    partition_key = "owner_id"
+
+    id = ShardedIDField()
+    owner_id = models.BigIntegerField()
+    friend_id = models.BigIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["owner_id", "friend_id"], name="close_friend_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.friend_id} close to {self.owner_id}"

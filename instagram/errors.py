@@ -8,7 +8,6 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_exception_handler
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +57,9 @@ _RENAMED_CODES = {"throttled": "rate_limited", "error": "invalid"}
 
 
 def api_exception_handler(exc, context):
+    # Imported here: rest_framework.views reads the authentication classes at import time.
+    from rest_framework.views import exception_handler as drf_exception_handler
+
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

@@ -243,6 +243,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
     ],
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
@@ -260,6 +261,15 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
 }
+
+# --- Accounts and the social graph --------------------------------------------------------
+AUTH_TOKEN_TTL_DAYS = env_int("AUTH_TOKEN_TTL_DAYS", 90)
+LOGIN_FAILURES_PER_ACCOUNT = env_int("LOGIN_FAILURES_PER_ACCOUNT", 10)  # per 15 minutes
+LOGIN_ATTEMPTS_PER_IP = env_int("LOGIN_ATTEMPTS_PER_IP", 100)  # per 15 minutes
+REGISTRATIONS_PER_IP_PER_HOUR = env_int("REGISTRATIONS_PER_IP_PER_HOUR", 20)
+FOLLOWING_LIMIT = env_int("FOLLOWING_LIMIT", 7500)
+FOLLOWS_PER_HOUR = env_int("FOLLOWS_PER_HOUR", 150)
+PROFILE_PIC_MAX_BYTES = env_int("PROFILE_PIC_MAX_BYTES", 10 * 1024 * 1024)
 
 PAGINATION_DEFAULT_LIMIT = 20
 PAGINATION_MAX_LIMIT = 50

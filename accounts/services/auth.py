@@ -1,0 +1,157 @@
+"""Sign-up, login, logout, password change and bearer tokens."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import RESERVED_USERNAMES, USERNAME_RE, AuthToken, User, UserCounters
+from instagram.errors import ApiError
+from instagram.ratelimit import (
+    rate_limit_enforce,
+    rate_limit_hit,
+    rate_limit_refuse_if_over,
+)
+from instagram.sharding import alias_for_id
+
+LOGIN_WINDOW = 15 * 60
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    user: User
+    token: str
+
+
+def hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def normalize_username(raw: str) -> str:
+    return raw.strip().lower()
+
+
+def username_validate(username: str) -> str:
+    """The normalised username, or a 400 naming what is wrong with it."""
+    name = normalize_username(username)
+    if not USERNAME_RE.match(name):
+        raise ApiError(
+            400, "invalid_username", "Usernames are 1-30 characters of a-z, 0-9, '.' and '_'."
+        )
+    if name in RESERVED_USERNAMES:
+        raise ApiError(400, "username_reserved", "That username is reserved.")
+    return name
+
+
+def _password_validate(password: str, user: User) -> None:
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise ApiError(400, "invalid_password", " ".join(exc.messages)) from None
+
+
+def token_issue(*, user: User, device: str = "") -> IssuedToken:
+    raw = secrets.token_urlsafe(32)
+    AuthToken.objects.create(
+        user=user,
+        key_hash=hash_token(raw),
+        device=device[:100],
+        expires_at=timezone.now() + dt.timedelta(days=settings.AUTH_TOKEN_TTL_DAYS),
+    )
+    return IssuedToken(user=user, token=raw)
+
+
+def user_counters_ensure(*, user_id: int) -> None:
+    """The counters row of a user on their shard (idempotent)."""
+    UserCounters.objects.using(alias_for_id(user_id)).bulk_create(
+        [UserCounters(user_id=user_id)], ignore_conflicts=True
+    )
+
+
+def user_register(
+    *,
+    username: str,
+    password: str,
+    email: str = "",
+    full_name: str = "",
+    client_ip: str = "",
+) -> IssuedToken:
+    name = username_validate(username)
+    if client_ip:
+        rate_limit_enforce(
+            name=f"register:ip:{client_ip}",
+            limit=settings.REGISTRATIONS_PER_IP_PER_HOUR,
+            window=3600,
+            message="Too many sign-ups from this address; try again later.",
+        )
+    user = User(username=name, email=email, full_name=full_name)
+    _password_validate(password, user)
+    user.set_password(password)
+    if User.objects.filter(username=name).exists():
+        raise ApiError(409, "username_taken", "That username is taken.")
+    try:
+        with transaction.atomic():
+            user.save()
+            issued = token_issue(user=user, device="sign-up")
+    except IntegrityError:
+        raise ApiError(409, "username_taken", "That username is taken.") from None
+    # The counters row lives on the user's shard; a crash here is repaired lazily on first use.
+    user_counters_ensure(user_id=user.id)
+    return issued
+
+
+def user_login(*, username: str, password: str, client_ip: str, device: str = "") -> IssuedToken:
+    """Bearer token for valid credentials; 401 otherwise, 429 past the per-account/IP limits.
+
+    Unknown usernames cost a password hash too (Django's ModelBackend), so the answer takes the
+    same time whether or not the account exists.
+    """
+    name = normalize_username(username)[:150]
+    account_key = f"login:user:{name}"
+    rate_limit_enforce(
+        name=f"login:ip:{client_ip}",
+        limit=settings.LOGIN_ATTEMPTS_PER_IP,
+        window=LOGIN_WINDOW,
+        message="Too many login attempts from this address; try again later.",
+    )
+    rate_limit_refuse_if_over(
+        name=account_key,
+        limit=settings.LOGIN_FAILURES_PER_ACCOUNT,
+        window=LOGIN_WINDOW,
+        message="Too many failed logins for this account; try again later.",
+    )
+    user = authenticate(username=name, password=password)
+    if user is None:
+        rate_limit_hit(name=account_key, window=LOGIN_WINDOW)
+        raise ApiError(401, "invalid_credentials", "Wrong username or password.")
+    return token_issue(user=user, device=device)
+
+
+def token_revoke(*, token: AuthToken) -> None:
+    AuthToken.objects.filter(pk=token.pk).delete()
+
+
+def password_change(*, user: User, old_password: str, new_password: str) -> IssuedToken:
+    """Changes the password, revokes every token of the user and issues a fresh one."""
+    if not user.check_password(old_password):
+        raise ApiError(400, "invalid_password", "The current password is wrong.")
+    _password_validate(new_password, user)
+    with transaction.atomic():
+        user.set_password(new_password)
+        user.save(update_fields=["password"])
+        AuthToken.objects.filter(user=user).delete()
+        return token_issue(user=user, device="password-change")
+
+
+def user_touch_active(*, user: User, now: dt.datetime) -> None:
+    User.objects.filter(pk=user.pk).update(last_active_at=now)
+    user.last_active_at = now

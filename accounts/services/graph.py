@@ -1,0 +1,329 @@
+"""Follow, follow requests, blocks and close friends.
+
+Each action writes its own shard in one transaction and leaves the other shard to the outbox.
+The follower-side handler is a *sync*: it locks the followee's counters row, reads the source of
+truth (the `Following` row on the follower's shard) and makes the `Follower` copy match, so
+events applied late, twice or out of order still converge, and counts always equal rows.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from django.conf import settings
+from django.db import connections, transaction
+
+from accounts.models import (
+    Block,
+    CloseFriend,
+    Follower,
+    Following,
+    FollowRequest,
+    User,
+    UserCounters,
+)
+from accounts.selectors import blocked_either_way, user_get_active
+from instagram.dispatch import after_commit
+from instagram.errors import ApiError
+from instagram.outbox import outbox_enqueue, outbox_handler
+from instagram.ratelimit import rate_limit_enforce
+from instagram.sharding import alias_for_id
+
+
+class GraphEvent(StrEnum):
+    FOLLOW_SYNC = "graph.follow_sync"
+    FOLLOW_APPROVED = "graph.follow_approved"
+    BLOCK_APPLIED = "graph.block_applied"
+
+
+class FollowStatus(StrEnum):
+    FOLLOWING = "following"
+    REQUESTED = "requested"
+
+
+# Hooks other apps register (the feed merges or drops timelines); called after commit.
+follow_started_hooks: list = []
+follow_ended_hooks: list = []
+
+
+def _not_found() -> ApiError:
+    return ApiError(404, "not_found", "User not found.")
+
+
+def _target_for(actor_id: int, target_id: int) -> User:
+    """The target user if it exists and no block stands between the two, else a 404."""
+    target = user_get_active(user_id=target_id)
+    if target is None or blocked_either_way(actor_id, target_id):
+        raise _not_found()
+    return target
+
+
+def _counters_locked(using: str, user_id: int) -> UserCounters:
+    UserCounters.objects.using(using).bulk_create(
+        [UserCounters(user_id=user_id)], ignore_conflicts=True
+    )
+    return UserCounters.objects.using(using).select_for_update().get(user_id=user_id)
+
+
+def _counter_add(using: str, user_id: int, field: str, delta: int) -> None:
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            f"UPDATE accounts_usercounters SET {field} = {field} + %s WHERE user_id = %s",
+            [delta, user_id],
+        )
+
+
+def _insert_edge(using: str, table: str, columns: tuple[str, str], values: tuple[int, int]) -> bool:
+    """INSERT ... ON CONFLICT DO NOTHING; True if a row was inserted."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({columns[0]}, {columns[1]}, created_at) "
+            "VALUES (%s, %s, now()) ON CONFLICT DO NOTHING RETURNING id",
+            list(values),
+        )
+        return cursor.fetchone() is not None
+
+
+def _run_hooks(hooks: list, follower_id: int, followee_id: int, using: str) -> None:
+    for hook in hooks:
+        after_commit(
+            lambda hook=hook: hook(follower_id=follower_id, followee_id=followee_id), using=using
+        )
+
+
+def _following_add(follower_id: int, followee_id: int) -> bool:
+    """The source-of-truth edge on the follower's shard, with its count and outbox event."""
+    using = alias_for_id(follower_id)
+    with transaction.atomic(using=using):
+        counters = _counters_locked(using, follower_id)
+        if (
+            Following.objects.using(using)
+            .filter(follower_id=follower_id, followee_id=followee_id)
+            .exists()
+        ):
+            return False
+        if counters.following_count >= settings.FOLLOWING_LIMIT:
+            raise ApiError(
+                400,
+                "following_limit_reached",
+                f"You can follow at most {settings.FOLLOWING_LIMIT} accounts.",
+            )
+        _insert_edge(using, "accounts_following", ("follower_id", "followee_id"),
+                     (follower_id, followee_id))  # fmt: skip
+        _counter_add(using, follower_id, "following_count", 1)
+        outbox_enqueue(
+            partition_id=follower_id,
+            kind=GraphEvent.FOLLOW_SYNC,
+            payload={"follower_id": follower_id, "followee_id": followee_id},
+        )
+        _run_hooks(follow_started_hooks, follower_id, followee_id, using)
+    return True
+
+
+def _following_remove(follower_id: int, followee_id: int) -> bool:
+    using = alias_for_id(follower_id)
+    with transaction.atomic(using=using):
+        _counters_locked(using, follower_id)
+        deleted, _ = (
+            Following.objects.using(using)
+            .filter(follower_id=follower_id, followee_id=followee_id)
+            .delete()
+        )
+        if not deleted:
+            return False
+        _counter_add(using, follower_id, "following_count", -1)
+        outbox_enqueue(
+            partition_id=follower_id,
+            kind=GraphEvent.FOLLOW_SYNC,
+            payload={"follower_id": follower_id, "followee_id": followee_id},
+        )
+        _run_hooks(follow_ended_hooks, follower_id, followee_id, using)
+    return True
+
+
+def follow_create(*, follower: User, followee_id: int) -> FollowStatus:
+    if follower.id == followee_id:
+        raise ApiError(400, "cannot_follow_self", "You cannot follow yourself.")
+    target = _target_for(follower.id, followee_id)
+    if (
+        Following.objects.using(alias_for_id(follower.id))
+        .filter(follower_id=follower.id, followee_id=followee_id)
+        .exists()
+    ):
+        return FollowStatus.FOLLOWING
+    target_alias = alias_for_id(followee_id)
+    if target.is_private:
+        requests = FollowRequest.objects.using(target_alias)
+        if requests.filter(target_id=followee_id, requester_id=follower.id).exists():
+            return FollowStatus.REQUESTED
+    rate_limit_enforce(
+        name=f"follow:{follower.id}",
+        limit=settings.FOLLOWS_PER_HOUR,
+        window=3600,
+        message=f"You can follow at most {settings.FOLLOWS_PER_HOUR} accounts an hour.",
+    )
+    if target.is_private:
+        requests.bulk_create(
+            [FollowRequest(target_id=followee_id, requester_id=follower.id)],
+            ignore_conflicts=True,
+        )
+        return FollowStatus.REQUESTED
+    _following_add(follower.id, followee_id)
+    return FollowStatus.FOLLOWING
+
+
+def follow_delete(*, follower: User, followee_id: int) -> None:
+    """Unfollow, or withdraw a pending request; idempotent."""
+    if follower.id == followee_id:
+        raise ApiError(400, "cannot_follow_self", "You cannot follow yourself.")
+    _target_for(follower.id, followee_id)
+    FollowRequest.objects.using(alias_for_id(followee_id)).filter(
+        target_id=followee_id, requester_id=follower.id
+    ).delete()
+    _following_remove(follower.id, followee_id)
+
+
+def follow_request_approve(*, target: User, requester_id: int) -> None:
+    using = alias_for_id(target.id)
+    with transaction.atomic(using=using):
+        deleted, _ = (
+            FollowRequest.objects.using(using)
+            .filter(target_id=target.id, requester_id=requester_id)
+            .delete()
+        )
+        if not deleted:
+            raise ApiError(404, "request_not_found", "No pending request from that user.")
+        outbox_enqueue(
+            partition_id=target.id,
+            kind=GraphEvent.FOLLOW_APPROVED,
+            payload={"follower_id": requester_id, "followee_id": target.id},
+        )
+
+
+def follow_request_deny(*, target: User, requester_id: int) -> None:
+    deleted, _ = (
+        FollowRequest.objects.using(alias_for_id(target.id))
+        .filter(target_id=target.id, requester_id=requester_id)
+        .delete()
+    )
+    if not deleted:
+        raise ApiError(404, "request_not_found", "No pending request from that user.")
+
+
+def block_create(*, blocker: User, blocked_id: int) -> None:
+    if blocker.id == blocked_id:
+        raise ApiError(400, "cannot_block_self", "You cannot block yourself.")
+    if user_get_active(user_id=blocked_id) is None:
+        raise _not_found()
+    using = alias_for_id(blocker.id)
+    with transaction.atomic(using=using):
+        Block.objects.using(using).bulk_create(
+            [Block(blocker_id=blocker.id, blocked_id=blocked_id)], ignore_conflicts=True
+        )
+        FollowRequest.objects.using(using).filter(
+            target_id=blocker.id, requester_id=blocked_id
+        ).delete()
+        CloseFriend.objects.using(using).filter(owner_id=blocker.id, friend_id=blocked_id).delete()
+        _following_remove(blocker.id, blocked_id)
+        outbox_enqueue(
+            partition_id=blocker.id,
+            kind=GraphEvent.BLOCK_APPLIED,
+            payload={"blocker_id": blocker.id, "blocked_id": blocked_id},
+        )
+
+
+def block_delete(*, blocker: User, blocked_id: int) -> None:
+    if user_get_active(user_id=blocked_id) is None:
+        raise _not_found()
+    Block.objects.using(alias_for_id(blocker.id)).filter(
+        blocker_id=blocker.id, blocked_id=blocked_id
+    ).delete()
+
+
+def close_friend_add(*, owner: User, friend_id: int) -> None:
+    if owner.id == friend_id:
+        raise ApiError(400, "cannot_add_self", "You cannot add yourself to close friends.")
+    _target_for(owner.id, friend_id)
+    CloseFriend.objects.using(alias_for_id(owner.id)).bulk_create(
+        [CloseFriend(owner_id=owner.id, friend_id=friend_id)], ignore_conflicts=True
+    )
+
+
+def close_friend_remove(*, owner: User, friend_id: int) -> None:
+    _target_for(owner.id, friend_id)
+    CloseFriend.objects.using(alias_for_id(owner.id)).filter(
+        owner_id=owner.id, friend_id=friend_id
+    ).delete()
+
+
+# --- Outbox handlers (idempotent) ----------------------------------------------------------
+
+
+def follow_edge_sync(*, follower_id: int, followee_id: int) -> None:
+    """Make the followee's `Follower` copy match the follower's `Following` row."""
+    using = alias_for_id(followee_id)
+    with transaction.atomic(using=using):
+        _counters_locked(using, followee_id)  # serialises syncs of this followee
+        following = (
+            Following.objects.using(alias_for_id(follower_id))
+            .filter(follower_id=follower_id, followee_id=followee_id)
+            .exists()
+        )
+        if following:
+            inserted = _insert_edge(
+                using, "accounts_follower", ("followee_id", "follower_id"),
+                (followee_id, follower_id),
+            )  # fmt: skip
+            if inserted:
+                _counter_add(using, followee_id, "follower_count", 1)
+        else:
+            deleted, _ = (
+                Follower.objects.using(using)
+                .filter(followee_id=followee_id, follower_id=follower_id)
+                .delete()
+            )
+            if deleted:
+                _counter_add(using, followee_id, "follower_count", -1)
+
+
+@outbox_handler(GraphEvent.FOLLOW_SYNC)
+def apply_follow_sync(payload: dict) -> None:
+    follow_edge_sync(follower_id=payload["follower_id"], followee_id=payload["followee_id"])
+
+
+@outbox_handler(GraphEvent.FOLLOW_APPROVED)
+def apply_follow_approved(payload: dict) -> None:
+    follower_id, followee_id = payload["follower_id"], payload["followee_id"]
+    if user_get_active(user_id=follower_id) is not None and not blocked_either_way(
+        follower_id, followee_id
+    ):
+        using = alias_for_id(follower_id)
+        with transaction.atomic(using=using):
+            _counters_locked(using, follower_id)
+            if _insert_edge(using, "accounts_following", ("follower_id", "followee_id"),
+                            (follower_id, followee_id)):  # fmt: skip
+                _counter_add(using, follower_id, "following_count", 1)
+                _run_hooks(follow_started_hooks, follower_id, followee_id, using)
+    follow_edge_sync(follower_id=follower_id, followee_id=followee_id)
+
+
+@outbox_handler(GraphEvent.BLOCK_APPLIED)
+def apply_block(payload: dict) -> None:
+    """The blocked side: drop their follow, request and close-friend rows toward the blocker."""
+    blocker_id, blocked_id = payload["blocker_id"], payload["blocked_id"]
+    using = alias_for_id(blocked_id)
+    with transaction.atomic(using=using):
+        _counters_locked(using, blocked_id)
+        FollowRequest.objects.using(using).filter(
+            target_id=blocked_id, requester_id=blocker_id
+        ).delete()
+        CloseFriend.objects.using(using).filter(owner_id=blocked_id, friend_id=blocker_id).delete()
+        deleted, _ = (
+            Following.objects.using(using)
+            .filter(follower_id=blocked_id, followee_id=blocker_id)
+            .delete()
+        )
+        if deleted:
+            _counter_add(using, blocked_id, "following_count", -1)
+            _run_hooks(follow_ended_hooks, blocked_id, blocker_id, using)
+    follow_edge_sync(follower_id=blocked_id, followee_id=blocker_id)

@@ -1,0 +1,28 @@
+"""Profile edits."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from accounts.models import FollowRequest, User
+from accounts.services.graph import follow_request_approve
+from instagram.sharding import alias_for_id
+
+EDITABLE = ("full_name", "bio", "is_private", "email")
+
+
+def profile_update(*, user: User, **changes) -> User:
+    """Apply profile edits; going public approves every pending follow request."""
+    unknown = set(changes) - set(EDITABLE)
+    if unknown:
+        raise TypeError(f"not editable: {sorted(unknown)}")
+    went_public = user.is_private and changes.get("is_private") is False
+    with transaction.atomic():
+        for field, value in changes.items():
+            setattr(user, field, value)
+        user.save(update_fields=list(changes) or None)
+    if went_public:
+        pending = FollowRequest.objects.using(alias_for_id(user.id)).filter(target_id=user.id)
+        for requester_id in pending.values_list("requester_id", flat=True).iterator():
+            follow_request_approve(target=user, requester_id=requester_id)
+    return user

@@ -1,0 +1,269 @@
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from accounts.models import AuthToken, User
+from accounts.services.auth import hash_token
+from tests.accounts import hashers
+
+ALL = "__all__"
+PASSWORD = "correct horse battery staple"
+
+pytestmark = pytest.mark.django_db(databases=ALL)
+
+
+def _register(api, **body):
+    return api.post("/api/v1/accounts/register", {"password": PASSWORD, **body}, format="json")
+
+
+def test_register_returns_a_token_that_authenticates(api, redis_client):
+    response = _register(api, username="Alice_1", email="a@example.com", full_name="Alice")
+
+    body = response.json()
+    user = User.objects.get()
+    assert response.status_code == 201
+    assert body == {"user_id": str(user.id), "username": "alice_1", "token": body["token"]}
+    assert AuthToken.objects.get().key_hash == hash_token(body["token"])
+    assert body["token"] not in AuthToken.objects.values_list("key_hash", flat=True)
+    me = api.get("/api/v1/accounts/me", headers={"Authorization": f"Bearer {body['token']}"})
+    assert me.status_code == 200
+    assert me.json()["username"] == "alice_1"
+    assert me.json()["full_name"] == "Alice"
+
+
+def test_password_hashers_put_argon2_first_outside_tests():
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "INSTAGRAM_TESTING"}
+    env.update(DEBUG="1", DJANGO_SETTINGS_MODULE="instagram.settings")
+    code = "from django.conf import settings; print(settings.PASSWORD_HASHERS[0])"
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.stdout.strip().splitlines()[-1] == (
+        "django.contrib.auth.hashers.Argon2PasswordHasher"
+    )
+
+
+@pytest.mark.parametrize(
+    ("username", "code"),
+    [
+        ("a" * 31, "invalid_username"),
+        ("bad name", "invalid_username"),
+        ("dash-name", "invalid_username"),
+        ("émile", "invalid_username"),
+        ("", "invalid"),
+        ("admin", "username_reserved"),
+        ("API", "username_reserved"),
+    ],
+)
+def test_bad_usernames_are_refused_and_nothing_is_created(api, redis_client, username, code):
+    response = _register(api, username=username)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == code
+    assert User.objects.count() == 0
+
+
+def test_username_taken_in_another_case_is_a_conflict(api, redis_client):
+    assert _register(api, username="bob").status_code == 201
+
+    response = _register(api, username="BOB")
+
+    assert response.status_code == 409
+    assert response.json() == {
+        "error": {"code": "username_taken", "message": "That username is taken."}
+    }
+    assert User.objects.count() == 1
+
+
+def test_weak_password_is_refused(api, redis_client):
+    response = _register(api, username="carol", password="123")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_password"
+    assert User.objects.count() == 0
+
+
+def test_overlong_fields_are_a_400(api, redis_client):
+    response = _register(api, username="dave", full_name="x" * 151)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == (
+        "full_name: Ensure this field has no more than 150 characters."
+    )
+    assert User.objects.count() == 0
+
+
+def test_login_with_right_and_wrong_credentials(api, make_user, redis_client):
+    make_user("erin")
+
+    good = api.post(
+        "/api/v1/accounts/login", {"username": "ERIN", "password": PASSWORD}, format="json"
+    )
+    wrong = api.post(
+        "/api/v1/accounts/login", {"username": "erin", "password": "nope"}, format="json"
+    )
+    unknown = api.post(
+        "/api/v1/accounts/login", {"username": "nobody", "password": "nope"}, format="json"
+    )
+
+    assert good.status_code == 200
+    assert good.json()["username"] == "erin"
+    assert wrong.status_code == unknown.status_code == 401
+    assert (
+        wrong.json()
+        == unknown.json()
+        == {"error": {"code": "invalid_credentials", "message": "Wrong username or password."}}
+    )
+
+
+def test_unknown_and_known_users_cost_the_same_hashing(api, make_user, settings, redis_client):
+    settings.PASSWORD_HASHERS = ["tests.accounts.hashers.CountingHasher"]
+    User.objects.create_user(username="frank", password=PASSWORD)
+    body = {"password": "wrong password"}
+
+    hashers.calls.clear()
+    api.post("/api/v1/accounts/login", {**body, "username": "frank"}, format="json")
+    known = len(hashers.calls)
+    hashers.calls.clear()
+    api.post("/api/v1/accounts/login", {**body, "username": "ghost"}, format="json")
+    unknown = len(hashers.calls)
+
+    assert known == unknown == 1
+
+
+def test_failed_logins_are_throttled_per_account(api, make_user, settings, redis_client):
+    settings.LOGIN_FAILURES_PER_ACCOUNT = 3
+    make_user("gina")
+    wrong = {"username": "gina", "password": "nope"}
+
+    statuses = [
+        api.post("/api/v1/accounts/login", wrong, format="json").status_code for _ in range(3)
+    ]
+    blocked = api.post(
+        "/api/v1/accounts/login", {"username": "gina", "password": PASSWORD}, format="json"
+    )
+
+    assert statuses == [401, 401, 401]
+    assert blocked.status_code == 429
+    assert blocked.json()["error"]["code"] == "rate_limited"
+    assert 1 <= int(blocked["Retry-After"]) <= 900
+    assert AuthToken.objects.filter(user__username="gina").count() == 1  # the fixture's only
+
+
+def test_logins_are_throttled_per_ip(api, settings, redis_client):
+    settings.LOGIN_ATTEMPTS_PER_IP = 2
+    body = {"username": "x", "password": "y"}
+
+    statuses = [
+        api.post("/api/v1/accounts/login", body, format="json").status_code for _ in range(3)
+    ]
+
+    assert statuses == [401, 401, 429]
+
+
+@pytest.mark.parametrize(
+    ("header", "code"),
+    [
+        (None, "not_authenticated"),
+        ("Bearer", "invalid_token"),
+        ("Bearer not-a-real-token", "invalid_token"),
+        ("Bearer a b", "invalid_token"),
+        ("Bearer " + "x" * 300, "invalid_token"),
+    ],
+)
+def test_missing_or_bad_token_is_a_401(api, header, code):
+    headers = {"Authorization": header} if header else {}
+
+    response = api.get("/api/v1/accounts/me", headers=headers)
+
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == code
+    assert response["WWW-Authenticate"] == "Bearer"
+
+
+def test_expired_token_is_a_401(client_for, make_user):
+    user = make_user("hank")
+    AuthToken.objects.filter(user=user).update(expires_at=timezone.now() - dt.timedelta(seconds=1))
+
+    response = client_for(user).get("/api/v1/accounts/me")
+
+    assert response.status_code == 401
+    assert response.json()["error"] == {
+        "code": "token_expired",
+        "message": "The token has expired.",
+    }
+
+
+def test_logout_revokes_only_that_token(api, client_for, make_user, redis_client):
+    user = make_user("ivy")
+    other_device = api.post(
+        "/api/v1/accounts/login", {"username": "ivy", "password": PASSWORD}, format="json"
+    ).json()["token"]
+
+    logout = client_for(user).post("/api/v1/accounts/logout")
+
+    assert logout.status_code == 204
+    assert client_for(user).get("/api/v1/accounts/me").status_code == 401
+    other = api.get("/api/v1/accounts/me", headers={"Authorization": f"Bearer {other_device}"})
+    assert other.status_code == 200
+
+
+def test_password_change_revokes_every_token_and_issues_one(api, client_for, make_user):
+    user = make_user("jack")
+    token_issue_count = AuthToken.objects.filter(user=user).count()
+
+    wrong = client_for(user).post(
+        "/api/v1/accounts/me/password",
+        {"old_password": "nope", "new_password": "another long passphrase"},
+        format="json",
+    )
+    changed = client_for(user).post(
+        "/api/v1/accounts/me/password",
+        {"old_password": PASSWORD, "new_password": "another long passphrase"},
+        format="json",
+    )
+
+    assert token_issue_count == 1
+    assert wrong.status_code == 400
+    assert changed.status_code == 200
+    assert client_for(user).get("/api/v1/accounts/me").status_code == 401
+    new = api.get(
+        "/api/v1/accounts/me", headers={"Authorization": f"Bearer {changed.json()['token']}"}
+    )
+    assert new.status_code == 200
+    assert AuthToken.objects.filter(user=user).count() == 1
+
+
+def test_inactive_user_token_stops_working(client_for, make_user):
+    user = make_user("kim")
+    User.objects.filter(pk=user.pk).update(is_active=False)
+
+    assert client_for(user).get("/api/v1/accounts/me").status_code == 401
+
+
+def test_session_login_works_for_the_browser_with_csrf(make_user):
+    from django.test import Client
+
+    make_user("lena")
+    browser = Client(enforce_csrf_checks=True)
+    assert browser.login(username="lena", password=PASSWORD)
+
+    me = browser.get("/api/v1/accounts/me")
+    patch_without_csrf = browser.patch(
+        "/api/v1/accounts/me", {"bio": "hi"}, content_type="application/json"
+    )
+
+    assert me.status_code == 200
+    assert patch_without_csrf.status_code == 403
+    assert patch_without_csrf.json()["error"]["code"] == "permission_denied"
