@@ -17,7 +17,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from instagram.ids import ShardedIDField
-from instagram.sharding import ShardedModel
+from instagram.sharding import ShardedModel, alias_for_id
 
 USERNAME_RE = re.compile(r"^[a-z0-9._]{1,30}$")
 RESERVED_USERNAMES = frozenset(
@@ -64,6 +64,10 @@ class User(AbstractUser):
     def __str__(self) -> str:
         return self.username
 
+    def shard_alias(self) -> str:
+        """The alias of the user's home shard, where their sharded rows live."""
+        return alias_for_id(self.id)
+
 
 class AuthToken(models.Model):
     """A bearer token for one device; only its SHA-256 is stored, the token is shown once."""
@@ -107,14 +111,20 @@ class Following(ShardedModel):
         constraints = [
             models.UniqueConstraint(fields=["follower_id", "followee_id"], name="following_once"),
         ]
-        indexes = [models.Index(fields=["follower_id", "-id"], name="following_by_recent")]
+        indexes = [
+            models.Index(fields=["follower_id", "-created_at", "-id"], name="following_by_recent")
+        ]
 
     def __str__(self) -> str:
         return f"{self.follower_id} -> {self.followee_id}"
 
 
 class Follower(ShardedModel):
-    """The followee's copy of an edge, on the followee's shard, applied by the outbox."""
+    """The followee's copy of an edge, on the followee's shard, applied by the outbox.
+
+    `created_at` is the follow's own time (copied from `Following`), so lists order by when the
+    follow happened, not when the copy was applied.
+    """
 
     partition_key = "followee_id"
 
@@ -127,7 +137,9 @@ class Follower(ShardedModel):
         constraints = [
             models.UniqueConstraint(fields=["followee_id", "follower_id"], name="follower_once"),
         ]
-        indexes = [models.Index(fields=["followee_id", "-id"], name="follower_by_recent")]
+        indexes = [
+            models.Index(fields=["followee_id", "-created_at", "-id"], name="follower_by_recent")
+        ]
 
     def __str__(self) -> str:
         return f"{self.follower_id} -> {self.followee_id}"
@@ -147,7 +159,9 @@ class FollowRequest(ShardedModel):
         constraints = [
             models.UniqueConstraint(fields=["target_id", "requester_id"], name="request_once"),
         ]
-        indexes = [models.Index(fields=["target_id", "-id"], name="request_by_recent")]
+        indexes = [
+            models.Index(fields=["target_id", "-created_at", "-id"], name="request_by_recent")
+        ]
 
     def __str__(self) -> str:
         return f"{self.requester_id} asks {self.target_id}"

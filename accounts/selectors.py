@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -16,7 +17,7 @@ from accounts.models import (
     User,
     UserCounters,
 )
-from instagram.ids import MAX_ID, timestamp_ms_of
+from instagram.ids import MAX_ID
 from instagram.pagination import PageRequest, encode_cursor
 from instagram.sharding import alias_for_id, group_by_alias
 
@@ -269,25 +270,40 @@ def profile_body(owner: User, rel: Relationship) -> dict:
     }
 
 
-def _edge_page(queryset, *, other: str, viewer_id: int | None, page: PageRequest) -> dict:
-    """A page of graph edges as user summaries, newest edge first.
+def _micros(moment) -> int:
+    return int(moment.timestamp() * 1_000_000)
 
-    Users hidden from the viewer (deactivated, blocked either way) are left out; the cursor
-    still continues after the last edge read, so a page never repeats or skips an edge.
+
+def _edge_page(queryset, *, other: str, viewer_id: int | None, page: PageRequest) -> dict:
+    """A page of graph edges as user summaries, newest first by the edge's time.
+
+    The cursor is the last edge read (microsecond time, row ID). Users hidden from the viewer
+    (deactivated, blocked either way) are left out without shifting the cursor, so a page never
+    repeats or skips an edge.
     """
     if page.cursor is not None:
-        queryset = queryset.filter(id__lt=page.cursor.id)
-    edges = list(queryset.order_by("-id").values_list("id", other)[: page.limit + 1])
+        moment = dt.datetime.fromtimestamp(page.cursor.ts / 1_000_000, tz=dt.UTC)
+        queryset = queryset.filter(
+            Q(created_at__lt=moment) | Q(created_at=moment, id__lt=page.cursor.id)
+        )
+    edges = list(
+        queryset.order_by("-created_at", "-id").values_list("id", "created_at", other)[
+            : page.limit + 1
+        ]
+    )
     has_more = len(edges) > page.limit
     edges = edges[: page.limit]
-    users = users_by_id(user_id for _, user_id in edges)
+    users = users_by_id(user_id for _, _, user_id in edges)
     hidden = blocked_among(viewer_id, users) if viewer_id is not None else set()
-    last_id = edges[-1][0] if edges else None
+    next_cursor = None
+    if has_more:
+        last_id, last_at, _ = edges[-1]
+        next_cursor = encode_cursor(ts=_micros(last_at), id=last_id)
     return {
         "users": [
-            user_summary(users[uid]) for _, uid in edges if uid in users and uid not in hidden
+            user_summary(users[uid]) for _, _, uid in edges if uid in users and uid not in hidden
         ],
-        "next_cursor": encode_cursor(ts=timestamp_ms_of(last_id), id=last_id) if has_more else None,
+        "next_cursor": next_cursor,
         "has_more": has_more,
     }
 

@@ -8,10 +8,12 @@ events applied late, twice or out of order still converge, and counts always equ
 
 from __future__ import annotations
 
+import datetime as dt
 from enum import StrEnum
 
 from django.conf import settings
 from django.db import connections, transaction
+from django.utils import timezone
 
 from accounts.models import (
     Block,
@@ -73,13 +75,19 @@ def _counter_add(using: str, user_id: int, field: str, delta: int) -> None:
         )
 
 
-def _insert_edge(using: str, table: str, columns: tuple[str, str], values: tuple[int, int]) -> bool:
+def _insert_edge(
+    using: str,
+    table: str,
+    columns: tuple[str, str],
+    values: tuple[int, int],
+    created_at: dt.datetime | None = None,
+) -> bool:
     """INSERT ... ON CONFLICT DO NOTHING; True if a row was inserted."""
     with connections[using].cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} ({columns[0]}, {columns[1]}, created_at) "
-            "VALUES (%s, %s, now()) ON CONFLICT DO NOTHING RETURNING id",
-            list(values),
+            "VALUES (%s, %s, %s) ON CONFLICT DO NOTHING RETURNING id",
+            [*values, created_at or timezone.now()],
         )
         return cursor.fetchone() is not None
 
@@ -264,15 +272,16 @@ def follow_edge_sync(*, follower_id: int, followee_id: int) -> None:
     using = alias_for_id(followee_id)
     with transaction.atomic(using=using):
         _counters_locked(using, followee_id)  # serialises syncs of this followee
-        following = (
+        followed_at = (
             Following.objects.using(alias_for_id(follower_id))
             .filter(follower_id=follower_id, followee_id=followee_id)
-            .exists()
+            .values_list("created_at", flat=True)
+            .first()
         )
-        if following:
+        if followed_at is not None:
             inserted = _insert_edge(
                 using, "accounts_follower", ("followee_id", "follower_id"),
-                (followee_id, follower_id),
+                (followee_id, follower_id), followed_at,
             )  # fmt: skip
             if inserted:
                 _counter_add(using, followee_id, "follower_count", 1)

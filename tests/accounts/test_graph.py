@@ -1,0 +1,369 @@
+import threading
+
+import pytest
+from django.db import connections
+
+from accounts.models import Block, CloseFriend, Follower, Following, FollowRequest, UserCounters
+from accounts.selectors import (
+    blocked_among,
+    blocked_either_way,
+    can_view_profile_content,
+    follower_ids_batched,
+    following_ids,
+    is_following,
+)
+from accounts.services.graph import follow_edge_sync
+from instagram.models import OutboxEvent
+
+ALL = "__all__"
+pytestmark = pytest.mark.django_db(databases=ALL)
+
+
+def _counts(user) -> tuple[int, int]:
+    row = UserCounters.objects.using(user.shard_alias()).get(user_id=user.id)
+    return row.follower_count, row.following_count
+
+
+def _rows(user) -> tuple[int, int]:
+    alias = user.shard_alias()
+    followers = Follower.objects.using(alias).filter(followee_id=user.id).count()
+    following = Following.objects.using(alias).filter(follower_id=user.id).count()
+    return followers, following
+
+
+@pytest.fixture
+def pair(make_user):
+    return make_user("ann", shard="shard_0"), make_user("ben", shard="shard_1")
+
+
+def test_follow_public_account_then_counts_match_rows(pair, client_for, settle, redis_client):
+    ann, ben = pair
+
+    response = client_for(ann).post(f"/api/v1/users/{ben.id}/follow")
+    settle()
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "following"}
+    assert is_following(ann.id, ben.id)
+    assert _counts(ann) == _rows(ann) == (0, 1)
+    assert _counts(ben) == _rows(ben) == (1, 0)
+
+
+def test_follow_is_idempotent(pair, client_for, settle, redis_client):
+    ann, ben = pair
+
+    first = client_for(ann).post(f"/api/v1/users/{ben.id}/follow")
+    second = client_for(ann).post(f"/api/v1/users/{ben.id}/follow")
+    settle()
+
+    assert first.json() == second.json() == {"status": "following"}
+    assert _counts(ben) == _rows(ben) == (1, 0)
+    assert OutboxEvent.objects.using("shard_0").count() == 1
+
+
+def test_follow_private_account_creates_a_request_until_approved(
+    make_user, client_for, settle, redis_client
+):
+    ann = make_user("ann", shard="shard_0")
+    cat = make_user("cat", shard="shard_1", private=True)
+
+    asked = client_for(ann).post(f"/api/v1/users/{cat.id}/follow")
+    again = client_for(ann).post(f"/api/v1/users/{cat.id}/follow")
+    pending = client_for(cat).get("/api/v1/accounts/me/follow_requests")
+    approved = client_for(cat).post(f"/api/v1/accounts/me/follow_requests/{ann.id}/approve")
+    settle()
+
+    assert asked.json() == again.json() == {"status": "requested"}
+    assert [u["username"] for u in pending.json()["users"]] == ["ann"]
+    assert approved.status_code == 204
+    assert is_following(ann.id, cat.id)
+    assert FollowRequest.objects.using("shard_1").count() == 0
+    assert _counts(cat) == _rows(cat) == (1, 0)
+    assert _counts(ann) == _rows(ann) == (0, 1)
+    assert client_for(ann).post(f"/api/v1/users/{cat.id}/follow").json() == {"status": "following"}
+
+
+def test_deny_and_unknown_request(make_user, client_for, settle, redis_client):
+    ann = make_user("ann", shard="shard_0")
+    cat = make_user("cat", shard="shard_1", private=True)
+    client_for(ann).post(f"/api/v1/users/{cat.id}/follow")
+
+    denied = client_for(cat).post(f"/api/v1/accounts/me/follow_requests/{ann.id}/deny")
+    again = client_for(cat).post(f"/api/v1/accounts/me/follow_requests/{ann.id}/approve")
+    settle()
+
+    assert denied.status_code == 204
+    assert again.status_code == 404
+    assert again.json()["error"]["code"] == "request_not_found"
+    assert not is_following(ann.id, cat.id)
+    assert _counts(cat) == (0, 0)
+
+
+def test_unfollow_withdraws_a_pending_request(make_user, client_for, redis_client):
+    ann = make_user("ann", shard="shard_0")
+    cat = make_user("cat", shard="shard_1", private=True)
+    client_for(ann).post(f"/api/v1/users/{cat.id}/follow")
+
+    response = client_for(ann).delete(f"/api/v1/users/{cat.id}/follow")
+
+    assert response.status_code == 204
+    assert FollowRequest.objects.using("shard_1").count() == 0
+
+
+def test_unfollow_removes_both_sides(pair, client_for, settle, redis_client):
+    ann, ben = pair
+    client_for(ann).post(f"/api/v1/users/{ben.id}/follow")
+    settle()
+
+    response = client_for(ann).delete(f"/api/v1/users/{ben.id}/follow")
+    repeat = client_for(ann).delete(f"/api/v1/users/{ben.id}/follow")
+    settle()
+
+    assert response.status_code == repeat.status_code == 204
+    assert _counts(ann) == _rows(ann) == (0, 0)
+    assert _counts(ben) == _rows(ben) == (0, 0)
+
+
+def test_going_public_approves_pending_requests(make_user, client_for, settle, redis_client):
+    ann = make_user("ann", shard="shard_0")
+    cat = make_user("cat", shard="shard_1", private=True)
+    client_for(ann).post(f"/api/v1/users/{cat.id}/follow")
+
+    response = client_for(cat).patch("/api/v1/accounts/me", {"is_private": False}, format="json")
+    settle()
+
+    assert response.json()["is_private"] is False
+    assert is_following(ann.id, cat.id)
+    assert _counts(cat) == (1, 0)
+
+
+def test_block_removes_follows_both_ways_and_pending_requests(
+    make_user, client_for, settle, redis_client
+):
+    ann = make_user("ann", shard="shard_0")
+    ben = make_user("ben", shard="shard_1", private=True)
+    dan = make_user("dan", shard="shard_1")
+    client_for(ben).post(f"/api/v1/users/{ann.id}/follow")  # ben follows ann
+    client_for(ann).post(f"/api/v1/users/{ben.id}/follow")  # ann asks ben (private)
+    client_for(ann).post(f"/api/v1/users/{dan.id}/follow")
+    client_for(ben).post(f"/api/v1/users/{ann.id}/close_friend")
+    settle()
+
+    response = client_for(ben).post(f"/api/v1/users/{ann.id}/block")
+    settle()
+
+    assert response.status_code == 204
+    assert blocked_either_way(ann.id, ben.id)
+    assert not is_following(ben.id, ann.id)
+    assert FollowRequest.objects.using("shard_1").filter(requester_id=ann.id).count() == 0
+    assert CloseFriend.objects.using("shard_1").count() == 0
+    assert _counts(ann) == _rows(ann) == (0, 1)  # still follows dan
+    assert _counts(ben) == _rows(ben) == (0, 0)
+    assert is_following(ann.id, dan.id)
+
+
+@pytest.mark.parametrize("who_blocks", ["target", "actor"])
+def test_following_across_a_block_is_a_404_and_changes_nothing(
+    pair, client_for, redis_client, who_blocks
+):
+    ann, ben = pair
+    if who_blocks == "target":
+        client_for(ben).post(f"/api/v1/users/{ann.id}/block")
+    else:
+        client_for(ann).post(f"/api/v1/users/{ben.id}/block")
+
+    response = client_for(ann).post(f"/api/v1/users/{ben.id}/follow")
+
+    assert response.status_code == 404
+    assert response.json() == {"error": {"code": "not_found", "message": "User not found."}}
+    assert Following.objects.using("shard_0").count() == 0
+
+
+def test_following_yourself_is_a_400(pair, client_for):
+    ann, _ = pair
+
+    response = client_for(ann).post(f"/api/v1/users/{ann.id}/follow")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "cannot_follow_self"
+    assert Following.objects.using("shard_0").count() == 0
+
+
+@pytest.mark.parametrize(
+    ("path", "method"),
+    [
+        ("/api/v1/users/abc/follow", "post"),
+        ("/api/v1/users/12ab/followers", "get"),
+        ("/api/v1/users/99999999999999999999999/follow", "post"),
+        ("/api/v1/users/0/block", "post"),
+        ("/api/v1/users/4611686018427387904/follow", "post"),
+        ("/api/v1/accounts/me/follow_requests/xyz/approve", "post"),
+    ],
+)
+def test_bad_or_unknown_user_ids_are_a_404(pair, client_for, path, method):
+    ann, _ = pair
+
+    response = getattr(client_for(ann), method)(path)
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] in ("not_found", "request_not_found")
+
+
+def test_following_cap(make_user, client_for, settings, settle, redis_client):
+    settings.FOLLOWING_LIMIT = 2
+    ann = make_user("ann")
+    others = [make_user(f"u{n}", shard="shard_1") for n in range(3)]
+
+    statuses = [
+        client_for(ann).post(f"/api/v1/users/{other.id}/follow").status_code for other in others
+    ]
+    last = client_for(ann).post(f"/api/v1/users/{others[2].id}/follow")
+
+    assert statuses == [200, 200, 400]
+    assert last.json()["error"]["code"] == "following_limit_reached"
+    assert _counts(ann)[1] == 2
+
+
+def test_follow_rate_limit(make_user, client_for, settings, redis_client):
+    settings.FOLLOWS_PER_HOUR = 2
+    ann = make_user("ann")
+    others = [make_user(f"u{n}", shard="shard_1") for n in range(3)]
+
+    responses = [client_for(ann).post(f"/api/v1/users/{o.id}/follow") for o in others]
+
+    assert [r.status_code for r in responses] == [200, 200, 429]
+    assert responses[2].json()["error"]["code"] == "rate_limited"
+    assert 1 <= int(responses[2]["Retry-After"]) <= 3600
+    assert not is_following(ann.id, others[2].id)
+
+
+def test_lists_are_newest_first_and_paginated(make_user, client_for, settle, redis_client):
+    star = make_user("star", shard="shard_1")
+    fans = [make_user(f"fan{n}", shard=f"shard_{n % 2}") for n in range(5)]
+    for fan in fans:
+        client_for(fan).post(f"/api/v1/users/{star.id}/follow")
+    settle()
+    viewer = client_for(fans[0])
+
+    first = viewer.get(f"/api/v1/users/{star.id}/followers?limit=2").json()
+    second = viewer.get(
+        f"/api/v1/users/{star.id}/followers?limit=2&cursor={first['next_cursor']}"
+    ).json()
+    third = viewer.get(
+        f"/api/v1/users/{star.id}/followers?limit=2&cursor={second['next_cursor']}"
+    ).json()
+    following = viewer.get(f"/api/v1/users/{fans[0].id}/following").json()
+
+    names = [u["username"] for page in (first, second, third) for u in page["users"]]
+    assert names == ["fan4", "fan3", "fan2", "fan1", "fan0"]
+    assert (first["has_more"], second["has_more"], third["has_more"]) == (True, True, False)
+    assert third["next_cursor"] is None
+    assert following["users"] == [
+        {
+            "user_id": str(star.id),
+            "username": "star",
+            "full_name": "",
+            "profile_pic_url": None,
+            "is_verified": False,
+            "is_private": False,
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    ("query", "code"),
+    [("limit=51", "invalid_limit"), ("limit=0", "invalid_limit"), ("cursor=%%%", "invalid_cursor")],
+)
+def test_bad_page_parameters_are_a_400(pair, client_for, query, code):
+    ann, ben = pair
+
+    response = client_for(ann).get(f"/api/v1/users/{ben.id}/followers?{query}")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == code
+
+
+def test_crash_between_the_two_sides_is_repaired_by_the_sweep(
+    pair, client_for, settle, django_capture_on_commit_callbacks, redis_client
+):
+    ann, ben = pair
+    with django_capture_on_commit_callbacks(using="shard_0", execute=False):
+        client_for(ann).post(f"/api/v1/users/{ben.id}/follow")  # relay never runs
+
+    assert _rows(ben) == (0, 0)
+    applied = settle()
+
+    assert applied == 1
+    assert _counts(ben) == _rows(ben) == (1, 0)
+    assert _counts(ann) == _rows(ann) == (0, 1)
+
+
+def test_sync_applied_late_and_out_of_order_converges(pair, client_for, settle, redis_client):
+    ann, ben = pair
+    client_for(ann).post(f"/api/v1/users/{ben.id}/follow")
+    client_for(ann).delete(f"/api/v1/users/{ben.id}/follow")
+    client_for(ann).post(f"/api/v1/users/{ben.id}/follow")
+
+    # An old event re-applied after everything settled must not undo the latest state.
+    settle()
+    follow_edge_sync(follower_id=ann.id, followee_id=ben.id)
+    follow_edge_sync(follower_id=ann.id, followee_id=ben.id)
+
+    assert _counts(ben) == _rows(ben) == (1, 0)
+    assert _counts(ann) == _rows(ann) == (0, 1)
+
+
+def test_selectors(make_user, client_for, settle, redis_client):
+    ann = make_user("ann", shard="shard_0")
+    fans = [make_user(f"f{n}", shard=f"shard_{n % 2}") for n in range(5)]
+    priv = make_user("priv", shard="shard_1", private=True)
+    for fan in fans:
+        client_for(fan).post(f"/api/v1/users/{ann.id}/follow")
+        client_for(ann).post(f"/api/v1/users/{fan.id}/follow")
+    client_for(fans[1]).post(f"/api/v1/users/{ann.id}/block")
+    client_for(ann).post(f"/api/v1/users/{fans[2].id}/block")
+    settle()
+
+    batches = list(follower_ids_batched(ann.id, batch_size=2))
+
+    assert sorted(following_ids(ann.id)) == sorted(f.id for f in fans if f not in fans[1:3])
+    assert [len(b) for b in batches] == [2, 1]
+    assert sorted(i for b in batches for i in b) == sorted([fans[0].id, fans[3].id, fans[4].id])
+    assert blocked_among(ann.id, [f.id for f in fans]) == {fans[1].id, fans[2].id}
+    assert can_view_profile_content(None, ann) is True
+    assert can_view_profile_content(fans[1].id, ann) is False
+    assert can_view_profile_content(ann.id, priv) is False
+    assert can_view_profile_content(priv.id, priv) is True
+    assert can_view_profile_content(None, priv) is False
+
+
+@pytest.mark.django_db(databases=ALL, transaction=True)
+def test_concurrent_follows_and_unfollows_keep_counts_exact(make_user, settle, redis_client):
+    from accounts.services.graph import follow_create, follow_delete
+
+    star = make_user("star", shard="shard_1")
+    fans = [make_user(f"fan{n}", shard=f"shard_{n % 2}") for n in range(12)]
+    errors = []
+
+    def churn(fan, rounds):
+        try:
+            for _ in range(rounds):
+                follow_create(follower=fan, followee_id=star.id)
+                follow_delete(follower=fan, followee_id=star.id)
+            follow_create(follower=fan, followee_id=star.id)
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=churn, args=(fan, 3)) for fan in fans]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    settle()
+
+    assert errors == []
+    assert _counts(star) == _rows(star) == (12, 0)
+    assert all(_counts(fan) == _rows(fan) == (0, 1) for fan in fans)
+    assert Block.objects.using("shard_1").count() == 0
