@@ -1,6 +1,67 @@
 from django.contrib import admin
-from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
-from accounts.models import User
+from accounts.models import AuthToken, Block, CloseFriend, Follower, Following, FollowRequest, User
+from instagram.admin import ShardedModelAdmin
 
-admin.site.register(User, UserAdmin)
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    list_display = ("username", "full_name", "email", "is_verified", "is_private", "is_active")
+    list_filter = ("is_verified", "is_private", "is_active", "is_staff")
+    search_fields = ("username", "full_name", "email")
+    ordering = ("username",)
+    actions = ["verify", "unverify", "deactivate", "reactivate"]
+    fieldsets = (
+        (None, {"fields": ("username", "password")}),
+        ("Profile", {"fields": ("full_name", "email", "bio", "profile_pic_url", "is_private")}),
+        ("Status", {"fields": ("is_verified", "is_active", "is_staff", "is_superuser")}),
+        ("Dates", {"fields": ("last_login", "last_active_at", "date_joined")}),
+    )
+    add_fieldsets = ((None, {"fields": ("username", "password1", "password2")}),)
+
+    @admin.action(description="Mark as verified")
+    def verify(self, request, queryset):
+        queryset.update(is_verified=True)
+
+    @admin.action(description="Remove verification")
+    def unverify(self, request, queryset):
+        queryset.update(is_verified=False)
+
+    @admin.action(description="Deactivate (and revoke their tokens)")
+    def deactivate(self, request, queryset):
+        AuthToken.objects.filter(user__in=queryset).delete()
+        queryset.update(is_active=False)
+
+    @admin.action(description="Reactivate")
+    def reactivate(self, request, queryset):
+        queryset.update(is_active=True)
+
+
+@admin.register(Following)
+class FollowingAdmin(ShardedModelAdmin):
+    list_display = ("id", "follower_id", "followee_id", "created_at")
+    search_fields = ("=follower_id", "=followee_id")
+
+
+@admin.register(Follower)
+class FollowerAdmin(ShardedModelAdmin):
+    list_display = ("id", "followee_id", "follower_id", "created_at")
+    search_fields = ("=followee_id", "=follower_id")
+
+
+@admin.register(FollowRequest)
+class FollowRequestAdmin(ShardedModelAdmin):
+    list_display = ("id", "target_id", "requester_id", "created_at")
+    search_fields = ("=target_id", "=requester_id")
+
+
+@admin.register(Block)
+class BlockAdmin(ShardedModelAdmin):
+    list_display = ("id", "blocker_id", "blocked_id", "created_at")
+    search_fields = ("=blocker_id", "=blocked_id")
+
+
+@admin.register(CloseFriend)
+class CloseFriendAdmin(ShardedModelAdmin):
+    list_display = ("id", "owner_id", "friend_id", "created_at")

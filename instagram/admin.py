@@ -1,0 +1,72 @@
+"""Django admin for sharded models: one shard at a time, chosen with a filter."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from instagram.models import OutboxEvent, OutboxStatus
+from instagram.sharding import alias_for_id, shard_aliases
+
+
+class ShardFilter(admin.SimpleListFilter):
+    title = "shard"
+    parameter_name = "shard"
+
+    def lookups(self, request, model_admin):
+        return [(alias, alias) for alias in shard_aliases()]
+
+    def value(self):
+        return super().value() or shard_aliases()[0]
+
+    def choices(self, changelist):
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": self.value() == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request, queryset):
+        return queryset  # the alias is applied in ShardedModelAdmin.get_queryset
+
+
+class ShardedModelAdmin(admin.ModelAdmin):
+    """Lists one shard (the `shard` filter); objects open on the shard their ID names."""
+
+    list_filter = (ShardFilter,)
+    shard_from_pk = True
+
+    def get_queryset(self, request):
+        alias = request.GET.get("shard")
+        if alias not in shard_aliases():
+            alias = shard_aliases()[0]
+        return super().get_queryset(request).using(alias)
+
+    def get_object(self, request, object_id, from_field=None):
+        try:
+            alias = alias_for_id(int(object_id))
+        except (TypeError, ValueError):
+            return None
+        return self.model._default_manager.using(alias).filter(pk=object_id).first()
+
+    def save_model(self, request, obj, form, change):
+        obj.save(using=obj.shard_alias())
+
+    def delete_model(self, request, obj):
+        obj.delete(using=obj._state.db or obj.shard_alias())
+
+
+@admin.register(OutboxEvent)
+class OutboxEventAdmin(ShardedModelAdmin):
+    list_display = ("id", "kind", "status", "attempts", "available_at", "last_error")
+    readonly_fields = [f.name for f in OutboxEvent._meta.fields]
+    actions = ["requeue"]
+
+    @admin.action(description="Re-queue the selected events")
+    def requeue(self, request, queryset):
+        from django.utils import timezone
+
+        count = queryset.exclude(status=OutboxStatus.DONE).update(
+            status=OutboxStatus.PENDING, attempts=0, available_at=timezone.now()
+        )
+        self.message_user(request, f"Re-queued {count} events.")

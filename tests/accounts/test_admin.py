@@ -1,0 +1,58 @@
+import pytest
+from django.test import Client
+
+from accounts.models import AuthToken, User
+
+ALL = "__all__"
+pytestmark = pytest.mark.django_db(databases=ALL)
+
+
+@pytest.fixture
+def admin_client_all():
+    admin = User.objects.create_superuser(username="root", password="pw-admin-123456")
+    browser = Client()
+    browser.force_login(admin)
+    return browser
+
+
+def test_admin_searches_verifies_and_deactivates_users(admin_client_all, make_user):
+    ann = make_user("ann")
+    make_user("bob")
+
+    found = admin_client_all.get("/admin/accounts/user/?q=ann")
+    verified = admin_client_all.post(
+        "/admin/accounts/user/", {"action": "verify", "_selected_action": [ann.pk]}
+    )
+    deactivated = admin_client_all.post(
+        "/admin/accounts/user/", {"action": "deactivate", "_selected_action": [ann.pk]}
+    )
+
+    ann.refresh_from_db()
+    assert found.status_code == 200
+    assert b"ann" in found.content and b">bob<" not in found.content
+    assert verified.status_code == deactivated.status_code == 302
+    assert (ann.is_verified, ann.is_active) == (True, False)
+    assert AuthToken.objects.filter(user=ann).count() == 0
+
+
+def test_admin_lists_and_opens_graph_rows_per_shard(
+    admin_client_all, make_user, client_for, settle, redis_client
+):
+    ann = make_user("ann", shard="shard_0")
+    ben = make_user("ben", shard="shard_1")
+    client_for(ann).post(f"/api/v1/users/{ben.id}/follow")
+    settle()
+    from accounts.models import Following
+
+    edge = Following.objects.using("shard_0").get()
+
+    shard_0 = admin_client_all.get("/admin/accounts/following/?shard=shard_0")
+    shard_1 = admin_client_all.get("/admin/accounts/following/?shard=shard_1")
+    detail = admin_client_all.get(f"/admin/accounts/following/{edge.id}/change/")
+    followers = admin_client_all.get("/admin/accounts/follower/?shard=shard_1")
+
+    assert shard_0.status_code == shard_1.status_code == detail.status_code == 200
+    assert str(edge.id).encode() in shard_0.content
+    assert str(edge.id).encode() not in shard_1.content
+    assert str(ben.id).encode() in detail.content
+    assert b"1 follower" in followers.content

@@ -1,0 +1,118 @@
+import pytest
+
+from accounts.models import User
+
+ALL = "__all__"
+pytestmark = pytest.mark.django_db(databases=ALL)
+
+
+def test_profile_by_username_any_case_and_by_id(make_user, client_for):
+    ann = make_user("ann", full_name="Ann A", bio="hello")
+
+    by_name = client_for(None).get("/api/v1/users/ANN")
+    by_id = client_for(None).get(f"/api/v1/users/{ann.id}")
+
+    assert by_name.status_code == by_id.status_code == 200
+    assert (
+        by_name.json()
+        == by_id.json()
+        == {
+            "user_id": str(ann.id),
+            "username": "ann",
+            "full_name": "Ann A",
+            "bio": "hello",
+            "profile_pic_url": None,
+            "is_private": False,
+            "is_verified": False,
+            "follower_count": 0,
+            "following_count": 0,
+            "post_count": 0,
+            "followed_by_viewer": False,
+            "follow_requested_by_viewer": False,
+            "is_blocked_by_viewer": False,
+        }
+    )
+
+
+@pytest.mark.parametrize("handle", ["nobody", "123456789", "x" * 40, "9" * 25])
+def test_unknown_profile_is_a_404(make_user, client_for, handle):
+    response = client_for(None).get(f"/api/v1/users/{handle}")
+
+    assert response.status_code == 404
+    assert response.json() == {"error": {"code": "not_found", "message": "User not found."}}
+
+
+def test_deactivated_user_is_a_404(make_user, client_for):
+    ann = make_user("ann")
+    User.objects.filter(pk=ann.pk).update(is_active=False)
+
+    assert client_for(None).get("/api/v1/users/ann").status_code == 404
+
+
+def test_patch_me_updates_the_editable_fields(make_user, client_for):
+    ann = make_user("ann")
+
+    response = client_for(ann).patch(
+        "/api/v1/accounts/me",
+        {"full_name": "Ann B", "bio": "b" * 150, "is_private": True, "is_verified": True},
+        format="json",
+    )
+
+    ann.refresh_from_db()
+    assert response.status_code == 200
+    assert response.json()["bio"] == "b" * 150
+    assert (ann.full_name, ann.is_private, ann.is_verified) == ("Ann B", True, False)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"bio": "b" * 151}, "bio: Ensure this field has no more than 150 characters."),
+        ({"bio": "nul\x00byte"}, "bio: Null characters are not allowed."),
+        ({"email": "not-an-email"}, "email: Enter a valid email address."),
+        ({"is_private": "maybe"}, "is_private: Must be a valid boolean."),
+    ],
+)
+def test_bad_profile_edits_are_a_400_and_change_nothing(make_user, client_for, body, message):
+    ann = make_user("ann", bio="before")
+
+    response = client_for(ann).patch("/api/v1/accounts/me", body, format="json")
+
+    ann.refresh_from_db()
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == message
+    assert (ann.bio, ann.is_private, ann.email) == ("before", False, "")
+
+
+def test_me_requires_authentication(client_for):
+    response = client_for(None).patch("/api/v1/accounts/me", {"bio": "x"}, format="json")
+
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "not_authenticated"
+
+
+def test_schema_describes_the_accounts_endpoints(client):
+    schema = client.get("/api/schema/", headers={"Accept": "application/vnd.oai.openapi+json"})
+
+    paths = schema.json()["paths"]
+    assert {
+        "/api/v1/accounts/register",
+        "/api/v1/accounts/login",
+        "/api/v1/accounts/logout",
+        "/api/v1/accounts/me",
+        "/api/v1/users/{handle}",
+        "/api/v1/users/{user_id}/follow",
+        "/api/v1/users/{user_id}/followers",
+        "/api/v1/users/{user_id}/following",
+        "/api/v1/accounts/me/follow_requests",
+        "/api/v1/accounts/me/follow_requests/{user_id}/approve",
+        "/api/v1/accounts/me/follow_requests/{user_id}/deny",
+        "/api/v1/users/{user_id}/block",
+        "/api/v1/users/{user_id}/close_friend",
+    } <= set(paths)
+    assert sorted(paths["/api/v1/users/{user_id}/follow"]) == ["delete", "post"]
+    assert schema.json()["components"]["securitySchemes"]["bearerAuth"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "Token from register or login.",
+    }
