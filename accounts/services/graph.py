@@ -29,7 +29,7 @@ from instagram.dispatch import after_commit
 from instagram.errors import ApiError
 from instagram.outbox import outbox_enqueue, outbox_handler
 from instagram.ratelimit import rate_limit_enforce
-from instagram.sharding import alias_for_id
+from instagram.sharding import alias_for_id, group_by_alias, shard_aliases
 
 
 class GraphEvent(StrEnum):
@@ -336,3 +336,52 @@ def apply_block(payload: dict) -> None:
             _counter_add(using, blocked_id, "following_count", -1)
             _run_hooks(follow_ended_hooks, blocked_id, blocker_id, using)
     follow_edge_sync(follower_id=blocked_id, followee_id=blocker_id)
+
+
+# --- Bulk import and repair (seeding, migrations from other systems, operators) ---------------
+
+
+def counters_recount(*, user_ids: list[int] | None = None) -> int:
+    """Recompute follower/following counts from the rows, on every shard; returns rows updated."""
+    updated = 0
+    targets = group_by_alias(user_ids) if user_ids is not None else dict.fromkeys(shard_aliases())
+    for using, ids in targets.items():
+        where = "WHERE c.user_id = ANY(%s)" if ids is not None else ""
+        with transaction.atomic(using=using), connections[using].cursor() as cursor:
+            cursor.execute(
+                "UPDATE accounts_usercounters c SET "
+                "follower_count = (SELECT count(*) FROM accounts_follower f "
+                "WHERE f.followee_id = c.user_id), "
+                "following_count = (SELECT count(*) FROM accounts_following f "
+                "WHERE f.follower_id = c.user_id) " + where,
+                [ids] if ids is not None else [],
+            )
+            updated += cursor.rowcount
+    return updated
+
+
+def graph_bulk_import(*, edges: list[tuple[int, int]]) -> None:
+    """Write follow edges on both shards directly (no outbox), then recount the users touched.
+
+    Idempotent: existing edges are kept. For seeding and imports, not for user actions.
+    """
+    users = {user for edge in edges for user in edge}
+    for user_id in users:
+        UserCounters.objects.using(alias_for_id(user_id)).bulk_create(
+            [UserCounters(user_id=user_id)], ignore_conflicts=True
+        )
+    now = timezone.now()
+    by_follower: dict[str, list[Following]] = {}
+    by_followee: dict[str, list[Follower]] = {}
+    for follower_id, followee_id in edges:
+        by_follower.setdefault(alias_for_id(follower_id), []).append(
+            Following(follower_id=follower_id, followee_id=followee_id, created_at=now)
+        )
+        by_followee.setdefault(alias_for_id(followee_id), []).append(
+            Follower(followee_id=followee_id, follower_id=follower_id, created_at=now)
+        )
+    for using, rows in by_follower.items():
+        Following.objects.using(using).bulk_create(rows, ignore_conflicts=True, batch_size=2000)
+    for using, rows in by_followee.items():
+        Follower.objects.using(using).bulk_create(rows, ignore_conflicts=True, batch_size=2000)
+    counters_recount(user_ids=sorted(users))
