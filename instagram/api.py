@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_field
 from rest_framework import serializers
 
 from instagram.errors import ApiError
@@ -33,3 +33,34 @@ def client_ip(request) -> str:
 
 def not_found(message: str = "Not found.") -> ApiError:
     return ApiError(404, "not_found", message)
+
+
+@extend_schema_field(
+    {"type": "string", "pattern": "^[0-9]{1,19}$", "example": "1824473590230162435"}
+)
+class IdField(serializers.Field):
+    """A 64-bit ID: a string of digits (as the API writes them) or a JSON integer."""
+
+    default_error_messages = {"invalid": "Must be an ID: a string of digits."}
+
+    def to_internal_value(self, data):
+        from instagram.ids import MAX_ID
+
+        if isinstance(data, bool) or not isinstance(data, str | int):
+            self.fail("invalid")
+        text = str(data)
+        if not text.isdigit() or len(text) > 19 or not 0 < int(text) <= MAX_ID:
+            self.fail("invalid")
+        return int(text)
+
+    def to_representation(self, value):
+        return str(value)
+
+
+def parse_id(raw: str, message: str = "Not found.") -> int:
+    """An ID from a path segment; anything that cannot be one is a 404."""
+    from instagram.ids import MAX_ID
+
+    if not raw.isdigit() or len(raw) > 19 or not 0 < int(raw) <= MAX_ID:
+        raise not_found(message)
+    return int(raw)

@@ -1,10 +1,12 @@
 """Every app's API under /api/v1/; anything else under /api/ answers a JSON 404."""
 
-from django.urls import include, re_path
+from django.urls import include, path, re_path
 
 from instagram.errors import api_not_found
 
 urlpatterns: list = [
+    path("media/", include("media.api.urls")),
     re_path(r"", include("accounts.api.urls")),
+    re_path(r"", include("posts.api.urls")),
     re_path(r"^.*$", api_not_found),
 ]

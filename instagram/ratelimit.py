@@ -26,6 +26,11 @@ def _retry_after(window: int, now: float) -> int:
     return max(1, math.ceil(window - (now % window)))
 
 
+def retry_after(window: int) -> int:
+    """Seconds until the current window ends."""
+    return _retry_after(window, time.time())
+
+
 def rate_limit_count(*, name: str, window: int) -> int:
     """Hits counted so far in the current window."""
     try:

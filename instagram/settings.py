@@ -199,6 +199,29 @@ if STORAGE_BACKEND == "s3":
 elif STORAGE_BACKEND != "local":
     raise ImproperlyConfigured("STORAGE_BACKEND must be 'local' or 's3'")
 
+# --- Media pipeline (media/) -----------------------------------------------------------------
+MEDIA_MAX_UPLOAD_BYTES = env_int("MEDIA_MAX_UPLOAD_BYTES", 30 * 1024 * 1024)
+# Checked from the header before any decode: a tiny decompression bomb is refused, not decoded.
+MEDIA_MAX_PIXELS = env_int("MEDIA_MAX_PIXELS", 50_000_000)
+MEDIA_MAX_METADATA_BYTES = env_int("MEDIA_MAX_METADATA_BYTES", 2 * 1024 * 1024)
+MEDIA_UPLOAD_RATE_LIMIT = env_int("MEDIA_UPLOAD_RATE_LIMIT", 100)  # uploads per user per window
+MEDIA_UPLOAD_RATE_WINDOW_SECONDS = env_int("MEDIA_UPLOAD_RATE_WINDOW_SECONDS", 3600)
+MEDIA_UNATTACHED_TTL_SECONDS = env_int("MEDIA_UNATTACHED_TTL_SECONDS", 24 * 3600)
+MEDIA_NEAR_DUPLICATE_DISTANCE = env_int("MEDIA_NEAR_DUPLICATE_DISTANCE", 6)  # of 64 pHash bits
+MEDIA_JPEG_QUALITY = env_int("MEDIA_JPEG_QUALITY", 82)
+MEDIA_PROCESS_MAX_ATTEMPTS = env_int("MEDIA_PROCESS_MAX_ATTEMPTS", 3)
+# Storage tiers by age and access count; on S3 a tier is the objects' storage class.
+MEDIA_TIER_POLICY = {
+    "warm_after_days": env_int("MEDIA_WARM_AFTER_DAYS", 30),
+    "cold_after_days": env_int("MEDIA_COLD_AFTER_DAYS", 180),
+    "hot_min_accesses": env_int("MEDIA_HOT_MIN_ACCESSES", 1000),  # this popular: stays hot
+    "warm_min_accesses": env_int("MEDIA_WARM_MIN_ACCESSES", 100),  # this popular: never cold
+    "batch": env_int("MEDIA_TIER_BATCH", 1000),
+}
+MEDIA_S3_STORAGE_CLASSES = {"hot": "STANDARD", "warm": "STANDARD_IA", "cold": "GLACIER_IR"}
+# Originals are never public: a private ACL on S3 (and a bucket policy denying */original.*).
+MEDIA_S3_ORIGINAL_ACL = os.environ.get("MEDIA_S3_ORIGINAL_ACL", "private") or None
+
 # --- Redis, Celery, MQTT ---------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 REDIS_CLUSTER = env_bool("REDIS_CLUSTER", False)
@@ -225,6 +248,8 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {"task": "instagram.tasks.outbox_sweep_task", "schedule": 15.0},
     "outbox-purge": {"task": "instagram.tasks.outbox_purge_task", "schedule": 24 * 3600.0},
+    "media-expire": {"task": "media.tasks.media_expire_task", "schedule": 600.0},
+    "media-tier": {"task": "media.tasks.media_tier_task", "schedule": 24 * 3600.0},
 }
 
 OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 12)
@@ -270,6 +295,9 @@ REGISTRATIONS_PER_IP_PER_HOUR = env_int("REGISTRATIONS_PER_IP_PER_HOUR", 20)
 FOLLOWING_LIMIT = env_int("FOLLOWING_LIMIT", 7500)
 FOLLOWS_PER_HOUR = env_int("FOLLOWS_PER_HOUR", 150)
 PROFILE_PIC_MAX_BYTES = env_int("PROFILE_PIC_MAX_BYTES", 10 * 1024 * 1024)
+
+# --- Posts -----------------------------------------------------------------------------------
+POSTS_PER_DAY = env_int("POSTS_PER_DAY", 25)
 
 PAGINATION_DEFAULT_LIMIT = 20
 PAGINATION_MAX_LIMIT = 50

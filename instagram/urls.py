@@ -1,10 +1,10 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
-from django.views.static import serve
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from instagram import health
+from media.serving import serve_media
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -18,9 +18,8 @@ urlpatterns = [
 
 if settings.STORAGE_BACKEND == "local":
     # Local development storage; production serves media from S3 behind the CDN.
-    urlpatterns.append(
-        re_path(r"^media/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT})
-    )
+    # Variants carry one-year immutable cache headers; originals are never served.
+    urlpatterns.append(re_path(r"^media/(?P<path>.*)$", serve_media))
 
 handler400 = "instagram.errors.handler400"
 handler403 = "instagram.errors.handler403"

@@ -3,3 +3,11 @@ from django.apps import AppConfig
 
 class PostsConfig(AppConfig):
     name = "posts"
+
+    def ready(self) -> None:
+        from media.services.processing import media_processed_hooks
+        from posts.services import likes  # noqa: F401  (registers outbox handlers)
+        from posts.services.posts import posts_publish_for_media
+
+        if posts_publish_for_media not in media_processed_hooks:
+            media_processed_hooks.append(posts_publish_for_media)

@@ -65,3 +65,7 @@ class ProfileSerializer(serializers.Serializer):
 
 class FollowStatusSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["following", "requested"])
+
+
+class ProfilePictureInputSerializer(serializers.Serializer):
+    file = serializers.FileField(allow_empty_file=True, max_length=255)

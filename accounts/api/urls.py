@@ -7,6 +7,7 @@ urlpatterns = [
     path("accounts/login", views.LoginApi.as_view(), name="login"),
     path("accounts/logout", views.LogoutApi.as_view(), name="logout"),
     path("accounts/me", views.MeApi.as_view(), name="me"),
+    path("accounts/me/profile_pic", views.ProfilePictureApi.as_view(), name="profile-pic"),
     path("accounts/me/password", views.PasswordChangeApi.as_view(), name="password-change"),
     path("accounts/me/follow_requests", views.FollowRequestsApi.as_view(), name="follow-requests"),
     path(

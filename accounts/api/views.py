@@ -12,6 +12,7 @@ from accounts.api import serializers as s
 from accounts.services import auth, graph, profile
 from instagram.api import PAGE_PARAMETERS, client_ip, error_responses, not_found
 from instagram.pagination import parse_page_request
+from media.api.views import StreamedUploadMixin
 
 
 def _viewer_id(request) -> int | None:
@@ -104,6 +105,21 @@ class MeApi(APIView):
         data = s.ProfileUpdateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user = profile.profile_update(user=request.user, **data.validated_data)
+        return Response(selectors.profile_body(user, selectors.relationship(user.id, user.id)))
+
+
+class ProfilePictureApi(StreamedUploadMixin, APIView):
+    permission_classes = [IsAuthenticated]
+    max_upload_bytes_setting = "PROFILE_PIC_MAX_BYTES"
+
+    @extend_schema(
+        request={"multipart/form-data": s.ProfilePictureInputSerializer},
+        responses={200: s.ProfileSerializer, **error_responses(400, 401, 413, 415)},
+    )
+    def post(self, request):
+        data = s.ProfilePictureInputSerializer(data=self.upload_data(request))
+        data.is_valid(raise_exception=True)
+        user = profile.profile_picture_set(user=request.user, file=data.validated_data["file"])
         return Response(selectors.profile_body(user, selectors.relationship(user.id, user.id)))
 
 

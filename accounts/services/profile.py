@@ -26,3 +26,18 @@ def profile_update(*, user: User, **changes) -> User:
         for requester_id in pending.values_list("requester_id", flat=True).iterator():
             follow_request_approve(target=user, requester_id=requester_id)
     return user
+
+
+def profile_picture_set(*, user: User, file) -> User:
+    """Render an upload as the profile picture (150 and 320 square) and release the old one."""
+    from media.selectors import media_urls
+    from media.services import media_release, profile_picture_create
+
+    media = profile_picture_create(user=user, file=file)
+    previous = user.profile_pic_media_id
+    user.profile_pic_media_id = media.id
+    user.profile_pic_url = media_urls(media)["320"]
+    user.save(update_fields=["profile_pic_media_id", "profile_pic_url"])
+    if previous and previous != media.id:
+        media_release(uploader_id=user.id, media_ids=[previous])
+    return user

@@ -116,3 +116,69 @@ def test_schema_describes_the_accounts_endpoints(client):
         "scheme": "bearer",
         "description": "Token from register or login.",
     }
+
+
+def test_profile_picture_upload_renders_squares_and_replaces_the_old_one(
+    make_user, client_for, settings, tmp_path, redis_client
+):
+    import io
+
+    from PIL import Image
+
+    from media.models import Media
+
+    settings.MEDIA_ROOT = tmp_path
+    ann = make_user("ann")
+
+    def upload(colour):
+        buffer = io.BytesIO()
+        Image.new("RGB", (500, 400), colour).save(buffer, "PNG")
+        buffer.seek(0)
+        buffer.name = "me.png"
+        return client_for(ann).post(
+            "/api/v1/accounts/me/profile_pic", {"file": buffer}, format="multipart"
+        )
+
+    first = upload((200, 10, 10))
+    second = upload((10, 200, 10))
+
+    rows = {m.id: m for m in Media.objects.using("shard_0").filter(uploader_id=ann.id)}
+    ann.refresh_from_db()
+    current = rows[ann.profile_pic_media_id]
+    assert first.status_code == second.status_code == 200
+    assert second.json()["profile_pic_url"] == ann.profile_pic_url
+    assert ann.profile_pic_url.endswith(f"{current.storage_prefix}/320_square.jpg")
+    assert (current.status, current.kind) == ("ready", "profile")
+    assert Image.open(tmp_path / current.storage_prefix / "320_square.jpg").size == (320, 320)
+    assert Image.open(tmp_path / current.storage_prefix / "150_square.jpg").size == (150, 150)
+    old = [m for m in rows.values() if m.id != current.id]
+    assert len(old) == 1 and old[0].expires_at is not None
+
+
+@pytest.mark.parametrize(
+    ("content", "status", "code"),
+    [
+        (b"", 400, "invalid_image"),
+        (b"just some text", 415, "unsupported_media_type"),
+        (b"<svg xmlns='http://www.w3.org/2000/svg'></svg>", 415, "unsupported_media_type"),
+    ],
+)
+def test_bad_profile_pictures_are_refused(
+    make_user, client_for, settings, tmp_path, redis_client, content, status, code
+):
+    import io
+
+    settings.MEDIA_ROOT = tmp_path
+    ann = make_user("ann")
+    file = io.BytesIO(content)
+    file.name = "me.jpg"
+
+    response = client_for(ann).post(
+        "/api/v1/accounts/me/profile_pic", {"file": file}, format="multipart"
+    )
+
+    ann.refresh_from_db()
+    assert response.status_code == status
+    assert response.json()["error"]["code"] == code
+    assert (ann.profile_pic_media_id, ann.profile_pic_url) == (None, "")
+    assert list(tmp_path.rglob("*.*")) == []

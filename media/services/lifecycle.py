@@ -1,0 +1,180 @@
+"""Attachment, expiry, deletion, access counting and storage tiers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.db import connections, transaction
+from django.db.models import Q, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from instagram.errors import ApiError
+from instagram.redis import get_redis
+from instagram.sharding import alias_for_id, group_by_alias, shard_aliases
+from media import storage
+from media.models import Media, MediaKind, MediaStatus, StorageTier
+
+logger = logging.getLogger(__name__)
+
+EXPIRE_BATCH = 500
+
+
+def media_mark_attached(*, uploader_id: int, media_ids: Iterable[int]) -> list[Media]:
+    """Attach the uploader's own, unexpired, not failed uploads (stops their expiry).
+
+    Call it inside the post's or story's transaction on the uploader's shard (the author's):
+    the rows are locked, and a 400 `invalid_media` rolls the whole write back.
+    """
+    ids = {int(media_id) for media_id in media_ids}
+    alias = alias_for_id(uploader_id)
+    now = timezone.now()
+    with transaction.atomic(using=alias):
+        rows = list(
+            Media.objects.using(alias)
+            .select_for_update()
+            .filter(id__in=ids, uploader_id=uploader_id, kind=MediaKind.POST)
+            .exclude(status=MediaStatus.FAILED)
+            .filter(Q(attached_at__isnull=False) | Q(expires_at__gt=now))
+            .order_by("id")
+        )
+        if len(rows) != len(ids):
+            raise ApiError(400, "invalid_media", "A media id is expired, unknown or not yours.")
+        Media.objects.using(alias).filter(id__in=ids).update(
+            attached_at=Coalesce("attached_at", Value(now)), expires_at=None
+        )
+    for row in rows:
+        row.attached_at = row.attached_at or now
+        row.expires_at = None
+    return rows
+
+
+def media_release(*, uploader_id: int, media_ids: Iterable[int]) -> int:
+    """The post or story no longer uses these uploads: the next expiry sweep deletes them."""
+    alias = alias_for_id(uploader_id)
+    return (
+        Media.objects.using(alias)
+        .filter(id__in={int(media_id) for media_id in media_ids}, uploader_id=uploader_id)
+        .update(attached_at=None, expires_at=timezone.now())
+    )
+
+
+def media_delete(*, media: Media) -> None:
+    """Delete the row, and its files unless an exact duplicate still points at them."""
+    alias = alias_for_id(media.uploader_id)
+    shared = (
+        Media.objects.using(alias)
+        .filter(storage_prefix=media.storage_prefix)
+        .exclude(id=media.id)
+        .exists()
+    )
+    if media.storage_prefix and not shared:
+        storage.delete_prefix(media.storage_prefix)
+    Media.objects.using(alias).filter(id=media.id).delete()
+
+
+def media_expire(*, now: dt.datetime | None = None, batch: int = EXPIRE_BATCH) -> int:
+    """Delete uploads never attached within their TTL (rows and files), every shard."""
+    now = now or timezone.now()
+    deleted = 0
+    for alias in shard_aliases():
+        expired = (
+            Media.objects.using(alias)
+            .filter(attached_at__isnull=True, expires_at__lte=now)
+            .order_by("expires_at")[:batch]
+        )
+        for media in expired:
+            try:
+                media_delete(media=media)
+            except Exception:  # one failing file must not stop the sweep; retried next run
+                logger.exception("could not delete expired media %s", media.id)
+                continue
+            deleted += 1
+    return deleted
+
+
+def _access_key(alias: str) -> str:
+    return f"media:access:{{{alias}}}"  # hash tag: the key and its flush copy share a slot
+
+
+def media_access_record(*, media_ids: Iterable[int]) -> None:
+    """Count views of media (cheap: one Redis pipeline); folded into rows by the tier task."""
+    grouped = group_by_alias(int(media_id) for media_id in media_ids)
+    if not grouped:
+        return
+    pipe = get_redis().pipeline(transaction=False)
+    for alias, ids in grouped.items():
+        for media_id in ids:
+            pipe.hincrby(_access_key(alias), str(media_id), 1)
+    pipe.execute()
+
+
+def media_access_flush(*, now: dt.datetime | None = None) -> int:
+    """Move the Redis access counters into the rows, one UPDATE per shard and 1000 rows."""
+    now = now or timezone.now()
+    client = get_redis()
+    updated = 0
+    for alias in shard_aliases():
+        key, flushing = _access_key(alias), _access_key(alias) + ":flushing"
+        # A flush copy left by a crashed run is folded first; else take the live counters.
+        if not client.exists(flushing):
+            if not client.exists(key):
+                continue
+            client.rename(key, flushing)
+        counts = [(int(k), int(v)) for k, v in client.hgetall(flushing).items()]
+        for start in range(0, len(counts), 1000):
+            chunk = counts[start : start + 1000]
+            values = ", ".join(["(%s::bigint, %s::bigint)"] * len(chunk))
+            params = [item for pair in chunk for item in pair]
+            with connections[alias].cursor() as cursor:
+                cursor.execute(
+                    f"UPDATE media_media AS m SET access_count = m.access_count + v.n, "
+                    f"last_accessed_at = %s FROM (VALUES {values}) AS v(id, n) WHERE m.id = v.id",
+                    [now, *params],
+                )
+                updated += cursor.rowcount
+        client.delete(flushing)
+    return updated
+
+
+def _tier_targets(alias: str, now: dt.datetime) -> dict[str, object]:
+    policy = settings.MEDIA_TIER_POLICY
+    warm_before = now - dt.timedelta(days=policy["warm_after_days"])
+    cold_before = now - dt.timedelta(days=policy["cold_after_days"])
+    is_cold = Q(created_at__lt=cold_before, access_count__lt=policy["warm_min_accesses"])
+    is_warm = Q(created_at__lt=warm_before, access_count__lt=policy["hot_min_accesses"])
+    live = Media.objects.using(alias).filter(status=MediaStatus.READY, attached_at__isnull=False)
+    return {
+        StorageTier.COLD: live.filter(is_cold).exclude(tier=StorageTier.COLD),
+        StorageTier.WARM: live.filter(is_warm).exclude(is_cold).exclude(tier=StorageTier.WARM),
+        StorageTier.HOT: live.exclude(is_warm).exclude(tier=StorageTier.HOT),
+    }
+
+
+def media_tier_apply(*, now: dt.datetime | None = None) -> dict[str, int]:
+    """Move media between hot, warm and cold by age and access count (MEDIA_TIER_POLICY).
+
+    On S3 a tier is the storage class of every file of the upload (MEDIA_S3_STORAGE_CLASSES);
+    locally only the row records it. Returns how many uploads moved to each tier.
+    """
+    now = now or timezone.now()
+    media_access_flush(now=now)
+    moved = {tier.value: 0 for tier in StorageTier}
+    batch = settings.MEDIA_TIER_POLICY["batch"]
+    for alias in shard_aliases():
+        for tier, queryset in _tier_targets(alias, now).items():
+            for media in queryset.order_by("id")[:batch]:
+                names = [f"{media.storage_prefix}/{name}.jpg" for name in media.variants]
+                names += [
+                    f"{media.storage_prefix}/{media.original_name}",
+                    f"{media.storage_prefix}/metadata.json",
+                ]
+                storage.set_storage_class(names, settings.MEDIA_S3_STORAGE_CLASSES[tier])
+                Media.objects.using(alias).filter(storage_prefix=media.storage_prefix).update(
+                    tier=tier
+                )
+                moved[tier] += 1
+    return moved

@@ -1,0 +1,399 @@
+"""Reads of posts: visibility, hydration into the contract's shape, and every post list.
+
+Hydrating N posts costs a fixed number of queries: per shard holding any of them, one for the
+posts, one for their media, one for the viewer's likes; then one each for authors, the
+viewer's follows, the viewer's saves and locations, and one per shard for blocks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import heapq
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.db.models import Q
+
+from accounts.models import Following
+from accounts.selectors import blocked_among
+from instagram.ids import timestamp_ms_of
+from instagram.pagination import PageRequest, encode_cursor
+from instagram.sharding import alias_for_id, group_by_alias, shard_aliases
+from posts.models import Comment, Like, Location, Post, PostHashtag, PostMedia, Save
+
+AUTHOR_FIELDS = ("id", "username", "profile_pic_url", "is_verified", "is_private")
+
+
+def permalink(post_id: int) -> str:
+    return f"/p/{post_id}"
+
+
+@dataclass
+class AuthorAccess:
+    """What a viewer may see of a set of authors, gathered in a fixed number of queries."""
+
+    viewer_id: int | None
+    authors: dict[int, dict] = field(default_factory=dict)
+    followed: set[int] = field(default_factory=set)
+    hidden: set[int] = field(default_factory=set)
+
+    def may_see(self, author_id: int) -> bool:
+        author = self.authors.get(author_id)
+        if author is None or author_id in self.hidden:
+            return False
+        if author_id == self.viewer_id or not author["is_private"]:
+            return True
+        return author_id in self.followed
+
+
+def author_access(viewer_id: int | None, author_ids: Iterable[int]) -> AuthorAccess:
+    from accounts.models import User
+
+    ids = set(author_ids)
+    access = AuthorAccess(viewer_id=viewer_id)
+    if not ids:
+        return access
+    access.authors = {
+        row["id"]: row
+        for row in User.objects.filter(pk__in=ids, is_active=True).values(*AUTHOR_FIELDS)
+    }
+    if viewer_id is not None:
+        private = [a for a, row in access.authors.items() if row["is_private"] and a != viewer_id]
+        if private:
+            access.followed = set(
+                Following.objects.using(alias_for_id(viewer_id))
+                .filter(follower_id=viewer_id, followee_id__in=private)
+                .values_list("followee_id", flat=True)
+            )
+        access.hidden = blocked_among(viewer_id, set(access.authors) - {viewer_id})
+    return access
+
+
+def post_is_visible(post: Post, access: AuthorAccess) -> bool:
+    if post.deleted_at is not None or not access.may_see(post.author_id):
+        return False
+    return post.published_at is not None or post.author_id == access.viewer_id
+
+
+def _media_bodies(posts_by_alias: dict[str, list[int]]) -> dict[int, list[dict]]:
+    from media.selectors import media_bodies
+
+    result: dict[int, list[dict]] = {}
+    for alias, post_ids in posts_by_alias.items():
+        links = list(
+            PostMedia.objects.using(alias)
+            .filter(post_id__in=post_ids)
+            .order_by("post_id", "position")
+            .values("post_id", "media_id", "alt_text")
+        )
+        bodies = media_bodies(using=alias, media_ids=[link["media_id"] for link in links])
+        for link in links:
+            body = bodies.get(link["media_id"])
+            if body is None:
+                continue
+            result.setdefault(link["post_id"], []).append(
+                {
+                    "media_id": str(link["media_id"]),
+                    "type": body["media_type"],
+                    "url": body["urls"].get("1080"),
+                    "urls": body["urls"],
+                    "width": body["width"],
+                    "height": body["height"],
+                    "alt_text": link["alt_text"],
+                    "blur_placeholder": body["blur_placeholder"],
+                    "status": body["status"],
+                }
+            )
+    return result
+
+
+def posts_render(posts: list[Post], access: AuthorAccess) -> list[dict]:
+    """The contract's post objects, in the given order (posts must already be visible)."""
+    if not posts:
+        return []
+    by_alias: dict[str, list[int]] = {}
+    for post in posts:
+        by_alias.setdefault(alias_for_id(post.id), []).append(post.id)
+    media = _media_bodies(by_alias)
+    viewer_id = access.viewer_id
+    liked: set[int] = set()
+    saved: set[int] = set()
+    if viewer_id is not None:
+        for alias, ids in by_alias.items():
+            liked.update(
+                Like.objects.using(alias)
+                .filter(post_id__in=ids, user_id=viewer_id)
+                .values_list("post_id", flat=True)
+            )
+        saved = set(
+            Save.objects.using(alias_for_id(viewer_id))
+            .filter(user_id=viewer_id, post_id__in=[p.id for p in posts])
+            .values_list("post_id", flat=True)
+        )
+    location_ids = {p.location_id for p in posts if p.location_id is not None}
+    locations = {
+        row["id"]: {
+            "location_id": str(row["id"]),
+            "name": row["name"],
+            "lat": row["lat"],
+            "lng": row["lng"],
+        }
+        for row in (
+            Location.objects.filter(pk__in=location_ids).values("id", "name", "lat", "lng")
+            if location_ids
+            else []
+        )
+    }
+    bodies = []
+    for post in posts:
+        author = access.authors[post.author_id]
+        bodies.append(
+            {
+                "post_id": str(post.id),
+                "author": {
+                    "user_id": str(author["id"]),
+                    "username": author["username"],
+                    "profile_pic_url": author["profile_pic_url"] or None,
+                    "is_verified": author["is_verified"],
+                },
+                "media": media.get(post.id, []),
+                "caption": post.caption,
+                "hashtags": post.hashtags,
+                "mentions": post.mentions,
+                "location": locations.get(post.location_id),
+                "like_count": post.like_count,
+                "comment_count": post.comment_count,
+                "created_at": post.created_at,
+                "viewer_has_liked": post.id in liked,
+                "viewer_has_saved": post.id in saved,
+                "permalink": permalink(post.id),
+            }
+        )
+    return bodies
+
+
+def posts_fetch(post_ids: Iterable[int]) -> dict[int, Post]:
+    """Posts by ID, one query per shard."""
+    found: dict[int, Post] = {}
+    for alias, ids in group_by_alias(post_ids).items():
+        found.update((p.id, p) for p in Post.objects.using(alias).filter(id__in=ids))
+    return found
+
+
+def posts_visible_render(viewer_id: int | None, post_ids: list[int]) -> list[dict]:
+    """Hydrated posts in the given order, leaving out what the viewer may not see."""
+    posts = posts_fetch(post_ids)
+    access = author_access(viewer_id, {p.author_id for p in posts.values()})
+    ordered = [posts[i] for i in post_ids if i in posts and post_is_visible(posts[i], access)]
+    return posts_render(ordered, access)
+
+
+def post_get_visible(*, viewer_id: int | None, post_id: int) -> Post | None:
+    post = Post.objects.using(alias_for_id(post_id)).filter(id=post_id).first()
+    if post is None:
+        return None
+    access = author_access(viewer_id, [post.author_id])
+    return post if post_is_visible(post, access) else None
+
+
+def post_detail(*, viewer_id: int | None, post_id: int) -> dict | None:
+    post = Post.objects.using(alias_for_id(post_id)).filter(id=post_id).first()
+    if post is None:
+        return None
+    access = author_access(viewer_id, [post.author_id])
+    if not post_is_visible(post, access):
+        return None
+    return posts_render([post], access)[0]
+
+
+# --- Lists -----------------------------------------------------------------------------------
+
+
+def _id_page(rows: list[int], page: PageRequest, render) -> dict:
+    """A page from candidate IDs read newest first (`limit + 1` of them)."""
+    has_more = len(rows) > page.limit
+    examined = rows[: page.limit]
+    next_cursor = None
+    if has_more:
+        next_cursor = encode_cursor(ts=timestamp_ms_of(examined[-1]), id=examined[-1])
+    return {"posts": render(examined), "next_cursor": next_cursor, "has_more": has_more}
+
+
+def user_posts_page(*, viewer_id: int | None, owner_id: int, page: PageRequest) -> dict | None:
+    access = author_access(viewer_id, [owner_id])
+    if not access.may_see(owner_id):
+        return None
+    rows = Post.objects.using(alias_for_id(owner_id)).filter(
+        author_id=owner_id, deleted_at__isnull=True
+    )
+    if viewer_id != owner_id:
+        rows = rows.filter(published_at__isnull=False)
+    if page.cursor is not None:
+        rows = rows.filter(id__lt=page.cursor.id)
+    posts = list(rows.order_by("-id")[: page.limit + 1])
+    by_id = {p.id: p for p in posts}
+    return _id_page(
+        [p.id for p in posts], page, lambda ids: posts_render([by_id[i] for i in ids], access)
+    )
+
+
+def _merged_newest(per_shard: list[list[int]], limit: int) -> list[int]:
+    return list(heapq.merge(*per_shard, reverse=True))[:limit]
+
+
+def tag_posts_page(*, viewer_id: int | None, tag: str, page: PageRequest) -> dict:
+    """A hashtag's posts newest first: one indexed query per shard, merged by ID."""
+    per_shard = []
+    for alias in shard_aliases():
+        rows = PostHashtag.objects.using(alias).filter(tag=tag)
+        if page.cursor is not None:
+            rows = rows.filter(post_id__lt=page.cursor.id)
+        per_shard.append(
+            list(rows.order_by("-post_id").values_list("post_id", flat=True)[: page.limit + 1])
+        )
+    candidates = _merged_newest(per_shard, page.limit + 1)
+    return _id_page(candidates, page, lambda ids: posts_visible_render(viewer_id, ids))
+
+
+def location_posts_page(*, viewer_id: int | None, location_id: int, page: PageRequest) -> dict:
+    per_shard = []
+    for alias in shard_aliases():
+        rows = Post.objects.using(alias).filter(
+            location_id=location_id, deleted_at__isnull=True, published_at__isnull=False
+        )
+        if page.cursor is not None:
+            rows = rows.filter(id__lt=page.cursor.id)
+        per_shard.append(list(rows.order_by("-id").values_list("id", flat=True)[: page.limit + 1]))
+    candidates = _merged_newest(per_shard, page.limit + 1)
+    return _id_page(candidates, page, lambda ids: posts_visible_render(viewer_id, ids))
+
+
+def saved_posts_page(*, viewer_id: int, page: PageRequest) -> dict:
+    rows = Save.objects.using(alias_for_id(viewer_id)).filter(user_id=viewer_id)
+    if page.cursor is not None:
+        moment = dt.datetime.fromtimestamp(page.cursor.ts / 1_000_000, tz=dt.UTC)
+        rows = rows.filter(Q(created_at__lt=moment) | Q(created_at=moment, id__lt=page.cursor.id))
+    saves = list(
+        rows.order_by("-created_at", "-id").values_list("id", "created_at", "post_id")[
+            : page.limit + 1
+        ]
+    )
+    has_more = len(saves) > page.limit
+    saves = saves[: page.limit]
+    next_cursor = None
+    if has_more:
+        save_id, saved_at, _ = saves[-1]
+        next_cursor = encode_cursor(ts=int(saved_at.timestamp() * 1_000_000), id=save_id)
+    return {
+        "posts": posts_visible_render(viewer_id, [post_id for _, _, post_id in saves]),
+        "next_cursor": next_cursor,
+        "has_more": has_more,
+    }
+
+
+def likers_page(*, viewer_id: int | None, post_id: int, page: PageRequest) -> dict | None:
+    from accounts.selectors import user_summary, users_by_id
+
+    if post_get_visible(viewer_id=viewer_id, post_id=post_id) is None:
+        return None
+    rows = Like.objects.using(alias_for_id(post_id)).filter(post_id=post_id)
+    if page.cursor is not None:
+        rows = rows.filter(id__lt=page.cursor.id)
+    likes = list(rows.order_by("-id").values_list("id", "user_id")[: page.limit + 1])
+    has_more = len(likes) > page.limit
+    likes = likes[: page.limit]
+    users = users_by_id(uid for _, uid in likes)
+    hidden = blocked_among(viewer_id, users) if viewer_id is not None else set()
+    return {
+        "users": [user_summary(users[u]) for _, u in likes if u in users and u not in hidden],
+        "next_cursor": encode_cursor(ts=timestamp_ms_of(likes[-1][0]), id=likes[-1][0])
+        if has_more
+        else None,
+        "has_more": has_more,
+    }
+
+
+# --- Comments --------------------------------------------------------------------------------
+
+
+def _comment_body(row: Comment, author: dict, liked: set[int]) -> dict:
+    return {
+        "comment_id": str(row.id),
+        "post_id": str(row.post_id),
+        "author": {
+            "user_id": str(author["id"]),
+            "username": author["username"],
+            "profile_pic_url": author["profile_pic_url"] or None,
+            "is_verified": author["is_verified"],
+        },
+        "text": row.text,
+        "parent_id": str(row.parent_id) if row.parent_id else None,
+        "like_count": row.like_count,
+        "reply_count": row.reply_count,
+        "created_at": row.created_at,
+        "viewer_has_liked": row.id in liked,
+    }
+
+
+def comments_render(viewer_id: int | None, comments: list[Comment]) -> list[dict]:
+    from posts.models import CommentLike
+
+    if not comments:
+        return []
+    access = author_access(viewer_id, {c.author_id for c in comments})
+    liked: set[int] = set()
+    if viewer_id is not None:
+        alias = alias_for_id(comments[0].id)
+        liked = set(
+            CommentLike.objects.using(alias)
+            .filter(comment_id__in=[c.id for c in comments], user_id=viewer_id)
+            .values_list("comment_id", flat=True)
+        )
+    return [
+        _comment_body(c, access.authors[c.author_id], liked)
+        for c in comments
+        if c.author_id in access.authors and c.author_id not in access.hidden
+    ]
+
+
+REPLIES_PER_COMMENT = 50
+
+
+def comments_page(*, viewer_id: int | None, post_id: int, page: PageRequest) -> dict | None:
+    """Top-level comments oldest first, each followed by its replies (oldest first)."""
+    if post_get_visible(viewer_id=viewer_id, post_id=post_id) is None:
+        return None
+    alias = alias_for_id(post_id)
+    rows = Comment.objects.using(alias).filter(
+        post_id=post_id, parent_id__isnull=True, deleted_at__isnull=True
+    )
+    if page.cursor is not None:
+        rows = rows.filter(id__gt=page.cursor.id)
+    top = list(rows.order_by("id")[: page.limit + 1])
+    has_more = len(top) > page.limit
+    top = top[: page.limit]
+    replies = list(
+        Comment.objects.using(alias)
+        .filter(parent_id__in=[c.id for c in top], deleted_at__isnull=True)
+        .order_by("parent_id", "id")
+    )
+    grouped: dict[int, list[Comment]] = {}
+    for reply in replies:
+        bucket = grouped.setdefault(reply.parent_id, [])
+        if len(bucket) < REPLIES_PER_COMMENT:
+            bucket.append(reply)
+    ordered = [c for parent in top for c in [parent, *grouped.get(parent.id, [])]]
+    rendered = comments_render(viewer_id, ordered)
+    next_cursor = None
+    if has_more:
+        next_cursor = encode_cursor(ts=timestamp_ms_of(top[-1].id), id=top[-1].id)
+    return {"comments": rendered, "next_cursor": next_cursor, "has_more": has_more}
+
+
+def locations_search(*, query: str, limit: int = 20) -> list[dict]:
+    from posts.services.locations import normalize_place
+
+    rows = Location.objects.filter(name_normalized__startswith=normalize_place(query)).order_by(
+        "name_normalized", "id"
+    )[:limit]
+    return [{"location_id": str(r.id), "name": r.name, "lat": r.lat, "lng": r.lng} for r in rows]

@@ -1,0 +1,90 @@
+"""Comments: one level of replies, counts kept with the rows."""
+
+from __future__ import annotations
+
+from django.db import connections, transaction
+from django.utils import timezone
+
+from accounts.models import User
+from instagram.errors import ApiError
+from instagram.sharding import alias_for_id
+from posts.models import COMMENT_MAX, MAX_MENTIONS, Comment, PostMention
+from posts.parsing import mentions_in
+from posts.selectors import post_get_visible
+from posts.services.posts import mentions_resolve
+
+
+def _bump(using: str, table: str, column: str, row_id: int, delta: int) -> None:
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET {column} = {column} + %s WHERE id = %s", [delta, row_id]
+        )
+
+
+def comment_create(
+    *, author: User, post_id: int, text: str, parent_id: int | None = None
+) -> Comment:
+    if post_get_visible(viewer_id=author.id, post_id=post_id) is None:
+        raise ApiError(404, "not_found", "Post not found.")
+    if not text.strip():
+        raise ApiError(400, "empty_comment", "A comment needs some text.")
+    if len(text) > COMMENT_MAX:
+        raise ApiError(400, "comment_too_long", f"Comments are at most {COMMENT_MAX} characters.")
+    names = mentions_in(text)
+    if len(names) > MAX_MENTIONS:
+        raise ApiError(400, "too_many_mentions", f"At most {MAX_MENTIONS} mentions.")
+    mentions = mentions_resolve(names=names)
+    using = alias_for_id(post_id)
+    with transaction.atomic(using=using):
+        if parent_id is not None:
+            parent = (
+                Comment.objects.using(using)
+                .select_for_update()
+                .filter(id=parent_id, post_id=post_id, deleted_at__isnull=True)
+                .first()
+            )
+            if parent is None:
+                raise ApiError(400, "invalid_parent", "Reply to a comment on this post.")
+            if parent.parent_id is not None:
+                raise ApiError(400, "invalid_parent", "Replies go one level deep.")
+        comment = Comment.objects.using(using).create(
+            post_id=post_id, author_id=author.id, parent_id=parent_id, text=text
+        )
+        _bump(using, "posts_post", "comment_count", post_id, 1)
+        if parent_id is not None:
+            _bump(using, "posts_comment", "reply_count", parent_id, 1)
+        PostMention.objects.using(using).bulk_create(
+            PostMention(post_id=post_id, comment_id=comment.id, user_id=int(m["user_id"]))
+            for m in mentions
+        )
+    return comment
+
+
+def comment_delete(*, user: User, comment_id: int) -> None:
+    """By the comment's author or the post's author; a deleted comment takes its replies."""
+    from posts.models import Post
+
+    using = alias_for_id(comment_id)
+    comment = Comment.objects.using(using).filter(id=comment_id, deleted_at__isnull=True).first()
+    post = Post.objects.using(using).filter(id=comment.post_id).first() if comment else None
+    if comment is None or post_get_visible(viewer_id=user.id, post_id=comment.post_id) is None:
+        raise ApiError(404, "not_found", "Comment not found.")
+    if user.id not in (comment.author_id, post.author_id):
+        raise ApiError(403, "permission_denied", "Only the comment's or the post's author can.")
+    with transaction.atomic(using=using):
+        now = timezone.now()
+        removed = (
+            Comment.objects.using(using)
+            .filter(id=comment_id, deleted_at__isnull=True)
+            .update(deleted_at=now)
+        )
+        if not removed:
+            return
+        replies = (
+            Comment.objects.using(using)
+            .filter(parent_id=comment_id, deleted_at__isnull=True)
+            .update(deleted_at=now)
+        )
+        _bump(using, "posts_post", "comment_count", comment.post_id, -(1 + replies))
+        if comment.parent_id is not None:
+            _bump(using, "posts_comment", "reply_count", comment.parent_id, -1)

@@ -1,0 +1,48 @@
+"""The global directory of locations."""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from posts.models import Location
+
+SAME_PLACE_METRES = 100
+
+
+def normalize_place(name: str) -> str:
+    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())[:100]
+
+
+def distance_metres(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
+    """Great-circle distance (haversine)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lng2 - lng1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6_371_000 * math.asin(math.sqrt(a))
+
+
+@dataclass(frozen=True)
+class LocationResult:
+    location: Location
+    created: bool
+
+
+def location_create(*, name: str, lat: float, lng: float) -> LocationResult:
+    """A new location, or the existing one with the same name within 100 m."""
+    normalized = normalize_place(name)
+    # ~0.01 degree of latitude is 1.1 km: a cheap box before the exact distance.
+    with transaction.atomic():
+        nearby = Location.objects.select_for_update().filter(
+            name_normalized=normalized, lat__range=(lat - 0.01, lat + 0.01)
+        )
+        for place in nearby:
+            if distance_metres(lat, lng, place.lat, place.lng) <= SAME_PLACE_METRES:
+                return LocationResult(location=place, created=False)
+        place = Location.objects.create(
+            name=name.strip(), name_normalized=normalized, lat=lat, lng=lng
+        )
+    return LocationResult(location=place, created=True)

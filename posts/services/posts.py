@@ -1,0 +1,327 @@
+"""Create, edit, publish and delete posts."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import connections, transaction
+from django.utils import timezone
+
+from accounts.models import User, UserCounters
+from accounts.selectors import blocked_either_way
+from instagram.dispatch import after_commit
+from instagram.errors import ApiError
+from instagram.ids import min_id_at
+from instagram.sharding import alias_for_id, group_by_alias
+from posts.models import (
+    CAPTION_MAX,
+    MAX_HASHTAGS,
+    MAX_MEDIA,
+    MAX_MENTIONS,
+    MAX_TAGGED,
+    Hashtag,
+    Location,
+    Post,
+    PostHashtag,
+    PostMedia,
+    PostMention,
+    PostTag,
+)
+from posts.parsing import hashtags_in, mentions_in
+
+# Hooks other apps register (the feed's fan-out); called after commit with the post.
+post_published_hooks: list = []
+post_deleted_hooks: list = []
+
+
+@dataclass(frozen=True)
+class ParsedCaption:
+    hashtags: list[str]
+    mentions: list[dict]  # [{"user_id": "...", "username": "..."}]
+
+
+def caption_parse(*, caption: str) -> ParsedCaption:
+    """Hashtags and mentions of a caption; 400 past the limits or for an unknown username."""
+    if len(caption) > CAPTION_MAX:
+        raise ApiError(400, "caption_too_long", f"Captions are at most {CAPTION_MAX} characters.")
+    tags = hashtags_in(caption)
+    if len(tags) > MAX_HASHTAGS:
+        raise ApiError(400, "too_many_hashtags", f"At most {MAX_HASHTAGS} hashtags per post.")
+    names = mentions_in(caption)
+    if len(names) > MAX_MENTIONS:
+        raise ApiError(400, "too_many_mentions", f"At most {MAX_MENTIONS} mentions per post.")
+    return ParsedCaption(hashtags=tags, mentions=mentions_resolve(names=names))
+
+
+def mentions_resolve(*, names: list[str]) -> list[dict]:
+    if not names:
+        return []
+    found = dict(
+        User.objects.filter(username__in=names, is_active=True).values_list("username", "id")
+    )
+    missing = [name for name in names if name not in found]
+    if missing:
+        raise ApiError(400, "unknown_mention", f"No user named @{missing[0]}.")
+    return [{"user_id": str(found[name]), "username": name} for name in names]
+
+
+def _media_validate(*, author: User, media_ids: list[int]) -> None:
+    from media.selectors import media_attachable_ids
+
+    if not 1 <= len(media_ids) <= MAX_MEDIA:
+        raise ApiError(400, "invalid_media", f"A post has 1 to {MAX_MEDIA} media items.")
+    if len(set(media_ids)) != len(media_ids):
+        raise ApiError(400, "invalid_media", "The same media item is listed twice.")
+    usable = media_attachable_ids(uploader_id=author.id, media_ids=media_ids)
+    if set(media_ids) - usable:
+        raise ApiError(
+            400, "invalid_media", "Media items must be your own, unexpired and not yet posted."
+        )
+
+
+def _tagged_validate(*, author: User, tagged: list[int]) -> list[int]:
+    tagged = list(dict.fromkeys(tagged))
+    if len(tagged) > MAX_TAGGED:
+        raise ApiError(400, "too_many_tags", f"At most {MAX_TAGGED} tagged users.")
+    if author.id in tagged:
+        raise ApiError(400, "cannot_tag_self", "You cannot tag yourself.")
+    existing = set(User.objects.filter(pk__in=tagged, is_active=True).values_list("id", flat=True))
+    if set(tagged) - existing:
+        raise ApiError(400, "invalid_tagged_user", "A tagged user does not exist.")
+    for user_id in tagged:
+        if blocked_either_way(author.id, user_id):
+            raise ApiError(403, "tagged_user_blocked", "A tagged user cannot be tagged by you.")
+    return tagged
+
+
+def _rate_limit(author: User) -> None:
+    since = timezone.now() - dt.timedelta(hours=24)
+    recent = list(
+        Post.objects.using(alias_for_id(author.id))
+        .filter(author_id=author.id, id__gte=min_id_at(since))
+        .order_by("-id")
+        .values_list("created_at", flat=True)[: settings.POSTS_PER_DAY]
+    )
+    if len(recent) >= settings.POSTS_PER_DAY:
+        retry = recent[-1] + dt.timedelta(hours=24) - timezone.now()
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"At most {settings.POSTS_PER_DAY} posts in 24 hours.",
+            retry_after=max(1, int(retry.total_seconds()) + 1),
+        )
+
+
+def _index_rows(using: str, post: Post, parsed: ParsedCaption) -> None:
+    PostHashtag.objects.using(using).bulk_create(
+        [PostHashtag(post_id=post.id, tag=tag) for tag in parsed.hashtags]
+    )
+    PostMention.objects.using(using).bulk_create(
+        [PostMention(post_id=post.id, user_id=int(m["user_id"])) for m in parsed.mentions]
+    )
+
+
+def post_create(
+    *,
+    author: User,
+    media_ids: list[int],
+    caption: str = "",
+    alt_text: list[str] | None = None,
+    tagged_user_ids: list[int] | None = None,
+    location_id: int | None = None,
+) -> Post:
+    """A post on the author's shard with its media, index rows and count, in one transaction.
+
+    Published to followers once every media item is ready (at once when they already are).
+    """
+    from media.services.lifecycle import media_mark_attached
+
+    parsed = caption_parse(caption=caption)
+    _media_validate(author=author, media_ids=media_ids)
+    alt = alt_text or [""] * len(media_ids)
+    if len(alt) != len(media_ids):
+        raise ApiError(400, "invalid_alt_text", "Give one alt text, or one per media item.")
+    tagged = _tagged_validate(author=author, tagged=tagged_user_ids or [])
+    if location_id is not None and not Location.objects.filter(pk=location_id).exists():
+        raise ApiError(400, "invalid_location", "Unknown location.")
+    _rate_limit(author)
+    if parsed.hashtags:
+        Hashtag.objects.bulk_create(
+            [Hashtag(name=tag) for tag in parsed.hashtags], ignore_conflicts=True
+        )
+
+    using = alias_for_id(author.id)
+    with transaction.atomic(using=using):
+        now = timezone.now()
+        post = Post.objects.using(using).create(
+            author_id=author.id,
+            caption=caption,
+            location_id=location_id,
+            hashtags=parsed.hashtags,
+            mentions=parsed.mentions,
+            created_at=now,
+            updated_at=now,
+        )
+        PostMedia.objects.using(using).bulk_create(
+            PostMedia(post_id=post.id, media_id=media_id, position=index, alt_text=text)
+            for index, (media_id, text) in enumerate(zip(media_ids, alt, strict=True))
+        )
+        PostTag.objects.using(using).bulk_create(
+            PostTag(post_id=post.id, user_id=user_id) for user_id in tagged
+        )
+        _index_rows(using, post, parsed)
+        media_mark_attached(uploader_id=author.id, media_ids=media_ids)
+        _post_count_add(using, author.id, 1)
+        post_publish_if_ready(post=post)
+    return post
+
+
+def _post_count_add(using: str, user_id: int, delta: int) -> None:
+    UserCounters.objects.using(using).bulk_create(
+        [UserCounters(user_id=user_id)], ignore_conflicts=True
+    )
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "UPDATE accounts_usercounters SET post_count = post_count + %s WHERE user_id = %s",
+            [delta, user_id],
+        )
+
+
+def post_publish_if_ready(*, post: Post) -> bool:
+    """Publish the post once all its media are ready; True if it is (now) published."""
+    from media.selectors import media_all_ready
+
+    if post.published_at is not None:
+        return True
+    using = alias_for_id(post.id)
+    media_ids = list(
+        PostMedia.objects.using(using).filter(post_id=post.id).values_list("media_id", flat=True)
+    )
+    if not media_all_ready(using=using, media_ids=media_ids):
+        return False
+    with transaction.atomic(using=using):
+        updated = (
+            Post.objects.using(using)
+            .filter(id=post.id, published_at__isnull=True, deleted_at__isnull=True)
+            .update(published_at=timezone.now())
+        )
+        if updated:
+            post.published_at = timezone.now()
+            for hook in post_published_hooks:
+                after_commit(lambda hook=hook: hook(post_id=post.id), using=using)
+    return bool(updated)
+
+
+def posts_publish_for_media(*, media_ids: list[int]) -> int:
+    """Hook for media: uploads became ready (or failed); publish posts now complete."""
+    published = 0
+    for using, ids in group_by_alias(media_ids).items():
+        post_ids = set(
+            PostMedia.objects.using(using)
+            .filter(media_id__in=ids)
+            .values_list("post_id", flat=True)
+        )
+        waiting = Post.objects.using(using).filter(
+            id__in=post_ids, published_at__isnull=True, deleted_at__isnull=True
+        )
+        for post in waiting:
+            published += post_publish_if_ready(post=post)
+    return published
+
+
+def _own_post(*, author: User, post_id: int) -> Post:
+    post = (
+        Post.objects.using(alias_for_id(post_id))
+        .filter(id=post_id, deleted_at__isnull=True)
+        .first()
+    )
+    if post is None or post.author_id != author.id:
+        raise ApiError(404, "not_found", "Post not found.")
+    return post
+
+
+def post_update(
+    *, author: User, post_id: int, caption: str | None = None, alt_text: list[str] | None = None
+) -> Post:
+    post = _own_post(author=author, post_id=post_id)
+    using = alias_for_id(post.id)
+    parsed = caption_parse(caption=caption) if caption is not None else None
+    links = list(PostMedia.objects.using(using).filter(post_id=post.id).order_by("position"))
+    if alt_text is not None and len(alt_text) not in (1, len(links)):
+        raise ApiError(400, "invalid_alt_text", "Give one alt text, or one per media item.")
+    if parsed is not None and parsed.hashtags:
+        Hashtag.objects.bulk_create(
+            [Hashtag(name=tag) for tag in parsed.hashtags], ignore_conflicts=True
+        )
+    with transaction.atomic(using=using):
+        if parsed is not None:
+            post.caption = caption
+            post.hashtags = parsed.hashtags
+            post.mentions = parsed.mentions
+            PostHashtag.objects.using(using).filter(post_id=post.id).delete()
+            PostMention.objects.using(using).filter(
+                post_id=post.id, comment_id__isnull=True
+            ).delete()
+            _index_rows(using, post, parsed)
+        if alt_text is not None:
+            texts = alt_text * len(links) if len(alt_text) == 1 else alt_text
+            for link, text in zip(links, texts, strict=True):
+                link.alt_text = text
+            PostMedia.objects.using(using).bulk_update(links, ["alt_text"])
+        post.updated_at = timezone.now()
+        post.save(using=using, update_fields=["caption", "hashtags", "mentions", "updated_at"])
+    return post
+
+
+def post_delete(*, author: User, post_id: int) -> None:
+    """Soft delete: gone from every list, feed, tag page and count at once; media freed later."""
+    from media.services.lifecycle import media_release
+
+    post = _own_post(author=author, post_id=post_id)
+    using = alias_for_id(post.id)
+    with transaction.atomic(using=using):
+        updated = (
+            Post.objects.using(using)
+            .filter(id=post.id, deleted_at__isnull=True)
+            .update(deleted_at=timezone.now())
+        )
+        if not updated:
+            return
+        PostHashtag.objects.using(using).filter(post_id=post.id).delete()
+        _post_count_add(using, author.id, -1)
+        media_ids = list(
+            PostMedia.objects.using(using)
+            .filter(post_id=post.id)
+            .values_list("media_id", flat=True)
+        )
+        media_release(uploader_id=author.id, media_ids=media_ids)
+        for hook in post_deleted_hooks:
+            after_commit(lambda hook=hook: hook(post_id=post.id), using=using)
+
+
+def post_restore(*, post_id: int) -> bool:
+    """Admin: undo a soft delete (while its media still exist)."""
+    from media.services.lifecycle import media_mark_attached
+
+    using = alias_for_id(post_id)
+    post = Post.objects.using(using).filter(id=post_id, deleted_at__isnull=False).first()
+    if post is None:
+        return False
+    with transaction.atomic(using=using):
+        Post.objects.using(using).filter(id=post_id).update(deleted_at=None)
+        post.deleted_at = None
+        parsed = ParsedCaption(hashtags=post.hashtags, mentions=[])
+        PostHashtag.objects.using(using).bulk_create(
+            [PostHashtag(post_id=post.id, tag=tag) for tag in parsed.hashtags],
+            ignore_conflicts=True,
+        )
+        _post_count_add(using, post.author_id, 1)
+        media_ids = list(
+            PostMedia.objects.using(using)
+            .filter(post_id=post.id)
+            .values_list("media_id", flat=True)
+        )
+        media_mark_attached(uploader_id=post.author_id, media_ids=media_ids)
+    return True

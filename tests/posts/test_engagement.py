@@ -1,0 +1,208 @@
+import threading
+
+import pytest
+from django.db import connections
+
+from posts.models import Comment, Like, LikedPost, Post, Save
+
+ALL = "__all__"
+pytestmark = pytest.mark.django_db(databases=ALL)
+
+
+def test_like_is_idempotent_and_indexed_for_the_liker(
+    make_user, client_for, post_for, settle, redis_client
+):
+    ann = make_user("ann", shard="shard_0")
+    ben = make_user("ben", shard="shard_1")
+    post_id = post_for(ann)
+
+    first = client_for(ben).post(f"/api/v1/posts/{post_id}/like")
+    second = client_for(ben).post(f"/api/v1/posts/{post_id}/like")
+    settle()
+    liked = list(LikedPost.objects.using("shard_1").values_list("user_id", "post_id"))
+    likers = client_for(ann).get(f"/api/v1/posts/{post_id}/likers").json()
+    detail = client_for(ben).get(f"/api/v1/posts/{post_id}").json()
+    undone = client_for(ben).delete(f"/api/v1/posts/{post_id}/like")
+    undone_again = client_for(ben).delete(f"/api/v1/posts/{post_id}/like")
+    settle()
+
+    assert first.json() == second.json() == {"like_count": 1, "viewer_has_liked": True}
+    assert liked == [(ben.id, post_id)]
+    assert [u["username"] for u in likers["users"]] == ["ben"]
+    assert (detail["like_count"], detail["viewer_has_liked"]) == (1, True)
+    assert undone.json() == undone_again.json() == {"like_count": 0, "viewer_has_liked": False}
+    assert LikedPost.objects.using("shard_1").count() == 0
+    assert Like.objects.using("shard_0").count() == 0
+
+
+def test_liking_a_deleted_post_is_a_404(make_user, client_for, post_for, redis_client):
+    ann = make_user("ann")
+    post_id = post_for(ann)
+    client_for(ann).delete(f"/api/v1/posts/{post_id}")
+
+    response = client_for(ann).post(f"/api/v1/posts/{post_id}/like")
+
+    assert response.status_code == 404
+    assert Like.objects.using("shard_0").count() == 0
+
+
+@pytest.mark.django_db(databases=ALL, transaction=True)
+def test_100_concurrent_likes_count_exactly_100(make_user, post_for, redis_client):
+    from posts.services.likes import post_like
+
+    author = make_user("author", shard="shard_0")
+    post_id = post_for(author)
+    likers = [make_user(f"liker{n}", shard=f"shard_{n % 2}") for n in range(100)]
+    errors = []
+    barrier = threading.Barrier(10)
+
+    def like_all(batch):
+        try:
+            barrier.wait()
+            for user in batch:
+                post_like(user=user, post_id=post_id)
+                post_like(user=user, post_id=post_id)  # a retry must not count twice
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=like_all, args=(likers[n::10],)) for n in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert errors == []
+    assert Post.objects.using("shard_0").get(id=post_id).like_count == 100
+    assert Like.objects.using("shard_0").filter(post_id=post_id).count() == 100
+
+
+def test_comments_replies_and_counts(make_user, client_for, post_for, redis_client):
+    ann = make_user("ann", shard="shard_0")
+    ben = make_user("ben", shard="shard_1")
+    post_id = post_for(ann)
+    api = client_for(ben)
+
+    top = api.post(f"/api/v1/posts/{post_id}/comments", {"text": "nice @ann"}, format="json")
+    top_id = top.json()["comment_id"]
+    reply = client_for(ann).post(
+        f"/api/v1/posts/{post_id}/comments", {"text": "thanks", "parent_id": top_id}, format="json"
+    )
+    second = api.post(f"/api/v1/posts/{post_id}/comments", {"text": "again"}, format="json")
+    nested = api.post(
+        f"/api/v1/posts/{post_id}/comments",
+        {"text": "deeper", "parent_id": reply.json()["comment_id"]},
+        format="json",
+    )
+    listing = client_for(None).get(f"/api/v1/posts/{post_id}/comments").json()
+    detail = client_for(None).get(f"/api/v1/posts/{post_id}").json()
+
+    assert top.status_code == reply.status_code == second.status_code == 201
+    assert top.json()["author"]["username"] == "ben"
+    assert reply.json()["parent_id"] == top_id
+    assert nested.status_code == 400
+    assert nested.json()["error"]["code"] == "invalid_parent"
+    assert [(c["text"], c["parent_id"]) for c in listing["comments"]] == [
+        ("nice @ann", None),
+        ("thanks", top_id),
+        ("again", None),
+    ]
+    assert listing["comments"][0]["reply_count"] == 1
+    assert detail["comment_count"] == 3
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"text": ""}, "empty_comment"),
+        ({"text": "   "}, "empty_comment"),
+        ({"text": "x" * 2201}, "comment_too_long"),
+        ({"text": "nul\x00"}, "invalid"),
+        ({"text": "hi @ghost"}, "unknown_mention"),
+        ({"text": "hi", "parent_id": "123"}, "invalid_parent"),
+        ({}, "invalid"),
+    ],
+)
+def test_bad_comments_are_a_400_and_change_nothing(
+    make_user, client_for, post_for, redis_client, body, code
+):
+    ann = make_user("ann")
+    post_id = post_for(ann)
+
+    response = client_for(ann).post(f"/api/v1/posts/{post_id}/comments", body, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == code
+    assert Comment.objects.using("shard_0").count() == 0
+    assert Post.objects.using("shard_0").get().comment_count == 0
+
+
+def test_comment_delete_by_author_post_author_or_nobody_else(
+    make_user, client_for, post_for, redis_client
+):
+    ann = make_user("ann", shard="shard_0")
+    ben = make_user("ben", shard="shard_1")
+    cat = make_user("cat", shard="shard_1")
+    post_id = post_for(ann)
+
+    def comment(user, text, parent=None):
+        body = {"text": text, **({"parent_id": parent} if parent else {})}
+        return client_for(user).post(f"/api/v1/posts/{post_id}/comments", body, format="json")
+
+    c1 = comment(ben, "one").json()["comment_id"]
+    comment(cat, "reply", c1)
+    c2 = comment(cat, "two").json()["comment_id"]
+
+    by_stranger = client_for(ben).delete(f"/api/v1/comments/{c2}")
+    by_post_author = client_for(ann).delete(f"/api/v1/comments/{c1}")
+    by_comment_author = client_for(cat).delete(f"/api/v1/comments/{c2}")
+    again = client_for(cat).delete(f"/api/v1/comments/{c2}")
+
+    assert by_stranger.status_code == 403
+    assert by_post_author.status_code == by_comment_author.status_code == 204
+    assert again.status_code == 404
+    assert Post.objects.using("shard_0").get().comment_count == 0
+    assert client_for(None).get(f"/api/v1/posts/{post_id}/comments").json()["comments"] == []
+
+
+def test_comment_likes(make_user, client_for, post_for, redis_client):
+    ann = make_user("ann")
+    post_id = post_for(ann)
+    cid = (
+        client_for(ann)
+        .post(f"/api/v1/posts/{post_id}/comments", {"text": "hello"}, format="json")
+        .json()["comment_id"]
+    )
+
+    liked = client_for(ann).post(f"/api/v1/comments/{cid}/like")
+    again = client_for(ann).post(f"/api/v1/comments/{cid}/like")
+    listing = client_for(ann).get(f"/api/v1/posts/{post_id}/comments").json()
+    unliked = client_for(ann).delete(f"/api/v1/comments/{cid}/like")
+    missing = client_for(ann).post("/api/v1/comments/12345/like")
+
+    assert liked.json() == again.json() == {"like_count": 1, "viewer_has_liked": True}
+    assert (listing["comments"][0]["like_count"], listing["comments"][0]["viewer_has_liked"]) == (
+        1,
+        True,
+    )
+    assert unliked.json() == {"like_count": 0, "viewer_has_liked": False}
+    assert missing.status_code == 404
+
+
+def test_save_unsave_and_saved_list(make_user, client_for, post_for, redis_client):
+    ann = make_user("ann", shard="shard_0")
+    ben = make_user("ben", shard="shard_1")
+    p1, p2 = post_for(ann), post_for(ann)
+
+    assert client_for(ben).post(f"/api/v1/posts/{p1}/save").status_code == 204
+    assert client_for(ben).post(f"/api/v1/posts/{p2}/save").status_code == 204
+    assert client_for(ben).post(f"/api/v1/posts/{p2}/save").status_code == 204
+    saved = client_for(ben).get("/api/v1/accounts/me/saved?limit=1").json()
+    rest = client_for(ben).get(f"/api/v1/accounts/me/saved?cursor={saved['next_cursor']}").json()
+    client_for(ben).delete(f"/api/v1/posts/{p1}/save")
+
+    assert [int(p["post_id"]) for p in saved["posts"]] == [p2]
+    assert saved["posts"][0]["viewer_has_saved"] is True
+    assert [int(p["post_id"]) for p in rest["posts"]] == [p1]
+    assert list(Save.objects.using("shard_1").values_list("post_id", flat=True)) == [p2]

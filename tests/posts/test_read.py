@@ -1,0 +1,151 @@
+import pytest
+
+from accounts.services.graph import _following_add, block_create
+from posts.models import Location
+
+ALL = "__all__"
+pytestmark = pytest.mark.django_db(databases=ALL)
+
+
+def test_user_posts_newest_first_and_paginated(make_user, client_for, post_for, redis_client):
+    ann = make_user("ann")
+    ids = [post_for(ann, caption=f"p{n}") for n in range(3)]
+
+    first = client_for(None).get(f"/api/v1/users/{ann.id}/posts?limit=2").json()
+    second = (
+        client_for(None)
+        .get(f"/api/v1/users/{ann.id}/posts?limit=2&cursor={first['next_cursor']}")
+        .json()
+    )
+
+    assert [p["caption"] for p in first["posts"]] == ["p2", "p1"]
+    assert [p["caption"] for p in second["posts"]] == ["p0"]
+    assert (first["has_more"], second["has_more"], second["next_cursor"]) == (True, False, None)
+    assert [int(p["post_id"]) for p in first["posts"] + second["posts"]] == ids[::-1]
+
+
+def test_tag_page_merges_shards_newest_first(make_user, client_for, post_for, redis_client):
+    ann = make_user("ann", shard="shard_0")
+    ben = make_user("ben", shard="shard_1")
+    a1 = post_for(ann, caption="#Beach day")
+    b1 = post_for(ben, caption="more #beach")
+    post_for(ben, caption="#mountain")
+    a2 = post_for(ann, caption="#beach again")
+
+    page = client_for(None).get("/api/v1/tags/BEACH/posts?limit=2").json()
+    rest = client_for(None).get(f"/api/v1/tags/beach/posts?cursor={page['next_cursor']}").json()
+
+    assert [int(p["post_id"]) for p in page["posts"]] == [a2, b1]
+    assert [int(p["post_id"]) for p in rest["posts"]] == [a1]
+    assert rest["has_more"] is False
+
+
+def test_location_page(make_user, client_for, post_for, redis_client):
+    ann = make_user("ann", shard="shard_0")
+    ben = make_user("ben", shard="shard_1")
+    place = Location.objects.create(name="Oslo", name_normalized="oslo", lat=59.9, lng=10.7)
+    a = post_for(ann, location_id=str(place.id))
+    b = post_for(ben, location_id=str(place.id))
+    post_for(ben)
+
+    body = client_for(None).get(f"/api/v1/locations/{place.id}/posts").json()
+
+    assert [int(p["post_id"]) for p in body["posts"]] == [b, a]
+
+
+def test_locations_search_and_create_dedupes_nearby(make_user, client_for):
+    ann = make_user("ann")
+
+    made = client_for(ann).post(
+        "/api/v1/locations", {"name": "Café Central", "lat": 48.2104, "lng": 16.3655}, format="json"
+    )
+    again = client_for(ann).post(
+        "/api/v1/locations",
+        {"name": "café  central", "lat": 48.2106, "lng": 16.3656},
+        format="json",
+    )
+    far = client_for(ann).post(
+        "/api/v1/locations", {"name": "Café Central", "lat": 48.22, "lng": 16.3655}, format="json"
+    )
+    bad = client_for(ann).post(
+        "/api/v1/locations", {"name": "x", "lat": 91, "lng": 0}, format="json"
+    )
+    found = client_for(None).get("/api/v1/locations?q=CAF").json()
+
+    assert (made.status_code, again.status_code, far.status_code) == (201, 200, 201)
+    assert again.json()["location_id"] == made.json()["location_id"]
+    assert far.json()["location_id"] != made.json()["location_id"]
+    assert bad.status_code == 400
+    assert [loc["location_id"] for loc in found["locations"]] == sorted(
+        [made.json()["location_id"], far.json()["location_id"]], key=int
+    )
+
+
+RELATIONSHIPS = ["self", "follower", "stranger", "blocked", "blocking", "anonymous"]
+VISIBLE_PRIVATE = {"self", "follower"}
+VISIBLE_PUBLIC = {"self", "follower", "stranger", "anonymous"}
+
+
+@pytest.fixture
+def post_scene(make_user, client_for, post_for, settle, redis_client):
+    def build(relationship: str, *, private: bool):
+        owner = make_user("owner", shard="shard_1", private=private)
+        post_id = post_for(owner, caption="#secret hello")
+        viewer = owner if relationship == "self" else make_user("viewer", shard="shard_0")
+        if relationship == "follower":
+            _following_add(viewer.id, owner.id)
+        elif relationship == "blocked":
+            block_create(blocker=owner, blocked_id=viewer.id)
+        elif relationship == "blocking":
+            block_create(blocker=viewer, blocked_id=owner.id)
+        settle()
+        return owner, post_id, client_for(None if relationship == "anonymous" else viewer)
+
+    return build
+
+
+@pytest.mark.parametrize("private", [False, True])
+@pytest.mark.parametrize("relationship", RELATIONSHIPS)
+def test_post_visibility_matrix(post_scene, relationship, private):
+    owner, post_id, client = post_scene(relationship, private=private)
+    visible = relationship in (VISIBLE_PRIVATE if private else VISIBLE_PUBLIC)
+    authenticated = relationship != "anonymous"
+
+    detail = client.get(f"/api/v1/posts/{post_id}")
+    listing = client.get(f"/api/v1/users/{owner.id}/posts")
+    tag = client.get("/api/v1/tags/secret/posts")
+    likers = client.get(f"/api/v1/posts/{post_id}/likers")
+    comments = client.get(f"/api/v1/posts/{post_id}/comments")
+
+    assert detail.status_code == (200 if visible else 404)
+    assert listing.status_code == (200 if visible else 404)
+    assert likers.status_code == comments.status_code == (200 if visible else 404)
+    assert [p["post_id"] for p in tag.json()["posts"]] == ([str(post_id)] if visible else [])
+    if authenticated and relationship != "self":
+        like = client.post(f"/api/v1/posts/{post_id}/like")
+        comment = client.post(f"/api/v1/posts/{post_id}/comments", {"text": "hi"}, format="json")
+        save = client.post(f"/api/v1/posts/{post_id}/save")
+        assert like.status_code == (200 if visible else 404)
+        assert comment.status_code == (201 if visible else 404)
+        assert save.status_code == (204 if visible else 404)
+        if not visible:
+            assert like.json() == {"error": {"code": "not_found", "message": "Post not found."}}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/posts/abc",
+        "/api/v1/posts/99999999999999999999",
+        "/api/v1/posts/0",
+        "/api/v1/posts/123/likers",
+        "/api/v1/users/abc/posts",
+        "/api/v1/locations/x/posts",
+        "/api/v1/tags/bad-tag!/posts",
+    ],
+)
+def test_bad_ids_are_a_404(client_for, path):
+    response = client_for(None).get(path)
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
