@@ -8,5 +8,6 @@ urlpatterns: list = [
     path("media/", include("media.api.urls")),
     re_path(r"", include("accounts.api.urls")),
     re_path(r"", include("posts.api.urls")),
+    re_path(r"", include("feed.api.urls")),
     re_path(r"^.*$", api_not_found),
 ]

@@ -299,6 +299,15 @@ PROFILE_PIC_MAX_BYTES = env_int("PROFILE_PIC_MAX_BYTES", 10 * 1024 * 1024)
 # --- Posts -----------------------------------------------------------------------------------
 POSTS_PER_DAY = env_int("POSTS_PER_DAY", 25)
 
+# --- Home feed -------------------------------------------------------------------------------
+FEED_FANOUT_THRESHOLD = env_int("FEED_FANOUT_THRESHOLD", 10000)  # followers; above: merge on read
+FEED_ACTIVE_DAYS = env_int("FEED_ACTIVE_DAYS", 30)  # fan-out skips followers idle this long
+FEED_TIMELINE_LENGTH = env_int("FEED_TIMELINE_LENGTH", 800)
+FEED_CELEBRITY_POSTS = env_int("FEED_CELEBRITY_POSTS", 200)
+FEED_TIMELINE_TTL_DAYS = env_int("FEED_TIMELINE_TTL_DAYS", 35)
+FEED_FANOUT_BATCH = env_int("FEED_FANOUT_BATCH", 1000)
+FEED_RANKED_WINDOW = env_int("FEED_RANKED_WINDOW", 200)
+
 PAGINATION_DEFAULT_LIMIT = 20
 PAGINATION_MAX_LIMIT = 50
 

@@ -46,7 +46,10 @@ class AuthorAccess:
         return author_id in self.followed
 
 
-def author_access(viewer_id: int | None, author_ids: Iterable[int]) -> AuthorAccess:
+def author_access(
+    viewer_id: int | None, author_ids: Iterable[int], *, followed: set[int] | None = None
+) -> AuthorAccess:
+    """`followed`: the viewer's followings when the caller already has them (saves a query)."""
     from accounts.models import User
 
     ids = set(author_ids)
@@ -59,7 +62,9 @@ def author_access(viewer_id: int | None, author_ids: Iterable[int]) -> AuthorAcc
     }
     if viewer_id is not None:
         private = [a for a, row in access.authors.items() if row["is_private"] and a != viewer_id]
-        if private:
+        if followed is not None:
+            access.followed = set(private) & followed
+        elif private:
             access.followed = set(
                 Following.objects.using(alias_for_id(viewer_id))
                 .filter(follower_id=viewer_id, followee_id__in=private)

@@ -1,0 +1,286 @@
+import datetime as dt
+import random
+
+import pytest
+from django.utils import timezone
+
+from accounts.models import User
+from accounts.services.graph import block_create, follow_delete
+from feed import timelines
+from feed.services import post_fanout
+from instagram.redis import get_redis
+from posts.services.posts import post_delete
+
+ALL = "__all__"
+pytestmark = pytest.mark.django_db(databases=ALL)
+
+
+def _feed(client, **params) -> dict:
+    query = "&".join(f"{k}={v}" for k, v in params.items())
+    response = client.get(f"/api/v1/feed?{query}")
+    assert response.status_code == 200, response.json()
+    return response.json()
+
+
+def _ids(body) -> list[int]:
+    return [int(p["post_id"]) for p in body["posts"]]
+
+
+def _timeline(user) -> list[int]:
+    members = get_redis().zrevrangebylex(timelines.timeline_key(user.id), "+", "-")
+    return [int(m) for m in members]
+
+
+@pytest.fixture
+def people(make_user, follow, redis_client):
+    author = make_user("author", shard="shard_1")
+    active = make_user("active", shard="shard_0")
+    idle = make_user("idle", shard="shard_1")
+    User.objects.filter(pk=idle.pk).update(last_active_at=timezone.now() - dt.timedelta(days=31))
+    follow(active, author)
+    follow(idle, author)
+    return author, active, idle
+
+
+def test_post_reaches_active_followers_timelines_only(people, publish, client_for):
+    author, active, idle = people
+    _feed(client_for(active))  # builds the active follower's timeline
+    timelines.timeline_replace(idle.id, [])  # a built, empty timeline for the idle one
+
+    post_id = publish(author, "hello")
+    written = post_fanout(post_id=post_id)
+
+    assert written == 1
+    assert _timeline(active) == [post_id]
+    assert _timeline(idle) == []
+    assert _ids(_feed(client_for(active))) == [post_id]
+
+
+def test_fanout_twice_leaves_no_duplicate(people, publish, client_for):
+    author, active, _ = people
+    _feed(client_for(active))
+    post_id = publish(author)
+
+    post_fanout(post_id=post_id)
+    post_fanout(post_id=post_id)
+
+    assert _timeline(active) == [post_id]
+    assert _ids(_feed(client_for(active))) == [post_id]
+
+
+def test_fanout_interrupted_midway_is_completed_by_the_retry(
+    make_user, follow, publish, client_for, settings, redis_client
+):
+    settings.FEED_FANOUT_BATCH = 2
+    author = make_user("author", shard="shard_1")
+    fans = [make_user(f"fan{n}", shard=f"shard_{n % 2}") for n in range(5)]
+    for fan in fans:
+        follow(fan, author)
+        timelines.timeline_replace(fan.id, [])
+    post_id = publish(author)
+    timelines.fanout_push([fans[0].id, fans[1].id], post_id)  # the first batch, then the kill
+
+    assert post_fanout(post_id=post_id) == 5  # the redelivered task runs whole
+
+    assert [_timeline(fan) for fan in fans] == [[post_id]] * 5
+
+
+def test_celebrity_post_is_merged_at_read_without_timeline_writes(
+    make_user, follow, publish, client_for, settings, redis_client
+):
+    settings.FEED_FANOUT_THRESHOLD = 2
+    star = make_user("star", shard="shard_1")
+    fans = [make_user(f"fan{n}", shard="shard_0") for n in range(2)]
+    for fan in fans:
+        follow(fan, star)
+        _feed(client_for(fan))
+
+    post_id = publish(star, "big news")
+    written = post_fanout(post_id=post_id)
+
+    assert written == 0
+    assert [_timeline(fan) for fan in fans] == [[], []]
+    assert [_ids(_feed(client_for(fan))) for fan in fans] == [[post_id], [post_id]]
+
+
+def test_own_post_is_in_the_feed_at_once(make_user, publish, client_for, redis_client):
+    ann = make_user("ann")
+
+    post_id = publish(ann, "mine")
+
+    assert _ids(_feed(client_for(ann))) == [post_id]
+
+
+def test_unfollow_and_block_hide_posts_at_once(
+    make_user, follow, publish, client_for, redis_client
+):
+    viewer = make_user("viewer", shard="shard_0")
+    gone, blocker, kept = (make_user(n, shard="shard_1") for n in ("gone", "blocker", "kept"))
+    follow(viewer, gone, blocker, kept)
+    _feed(client_for(viewer))
+    posts = {user.username: publish(user) for user in (gone, blocker, kept)}
+    for post_id in posts.values():
+        post_fanout(post_id=post_id)
+
+    follow_delete(follower=viewer, followee_id=gone.id)  # no outbox relay, no feed task
+    block_create(blocker=blocker, blocked_id=viewer.id)
+
+    assert _ids(_feed(client_for(viewer))) == [posts["kept"]]
+
+
+def test_deleted_post_vanishes(people, publish, client_for):
+    author, active, _ = people
+    _feed(client_for(active))
+    keep, gone = publish(author), publish(author)
+    for post_id in (keep, gone):
+        post_fanout(post_id=post_id)
+
+    post_delete(author=author, post_id=gone)
+
+    assert _ids(_feed(client_for(active))) == [keep]
+    assert _timeline(active) == [keep]  # the stale entry was dropped on read
+
+
+def test_private_author_no_longer_followed_is_filtered(
+    make_user, follow, publish, client_for, redis_client
+):
+    viewer = make_user("viewer", shard="shard_0")
+    private = make_user("private", shard="shard_1", private=True)
+    follow(viewer, private)
+    _feed(client_for(viewer))
+    post_id = publish(private)
+    post_fanout(post_id=post_id)
+    assert _ids(_feed(client_for(viewer))) == [post_id]
+
+    follow_delete(follower=viewer, followee_id=private.id)
+
+    assert _ids(_feed(client_for(viewer))) == []
+
+
+def test_flushall_then_the_feed_answers_the_same_posts(
+    make_user, follow, publish, client_for, settings, redis_client
+):
+    settings.FEED_FANOUT_THRESHOLD = 2
+    viewer = make_user("viewer", shard="shard_0")
+    star = make_user("star", shard="shard_1")
+    friend = make_user("friend", shard="shard_1")
+    other_fan = make_user("fan", shard="shard_1")
+    follow(viewer, star, friend)
+    follow(other_fan, star)
+    _feed(client_for(viewer))
+    posts = [publish(star), publish(friend), publish(viewer), publish(friend)]
+    for post_id in posts:
+        post_fanout(post_id=post_id)
+    before = _feed(client_for(viewer))
+
+    get_redis().flushdb()
+    after = _feed(client_for(viewer))
+
+    assert _ids(before) == _ids(after) == sorted(posts, reverse=True)
+    assert after == before
+
+
+def test_follow_merges_recent_posts_and_approval_does_too(
+    make_user, follow, publish, client_for, settle, redis_client, django_capture_on_commit_callbacks
+):
+    from feed.services import timeline_follow_merge
+
+    viewer = make_user("viewer", shard="shard_0")
+    public = make_user("public", shard="shard_1")
+    private = make_user("private", shard="shard_1", private=True)
+    public_post, private_post = publish(public), publish(private)
+    _feed(client_for(viewer))
+
+    client_for(viewer).post(f"/api/v1/users/{public.id}/follow")
+    client_for(viewer).post(f"/api/v1/users/{private.id}/follow")
+    client_for(private).post(f"/api/v1/accounts/me/follow_requests/{viewer.id}/approve")
+    settle()
+    for followee in (public, private):
+        timeline_follow_merge(follower_id=viewer.id, followee_id=followee.id)
+
+    assert sorted(_timeline(viewer)) == sorted([public_post, private_post])
+    assert _ids(_feed(client_for(viewer))) == sorted([public_post, private_post], reverse=True)
+
+
+def test_pagination_never_repeats_or_skips_while_posts_arrive(
+    make_user, follow, publish, client_for, redis_client
+):
+    rng = random.Random(7)
+    viewer = make_user("viewer", shard="shard_0")
+    authors = [make_user(f"a{n}", shard=f"shard_{n % 2}") for n in range(3)]
+    follow(viewer, *authors)
+    _feed(client_for(viewer))
+    existing = []
+    for _ in range(9):
+        post_id = publish(rng.choice(authors))
+        post_fanout(post_id=post_id)
+        existing.append(post_id)
+
+    seen, cursor = [], None
+    while True:
+        params = {"limit": rng.randint(1, 3)}
+        if cursor:
+            params["cursor"] = cursor
+        page = _feed(client_for(viewer), **params)
+        seen.extend(_ids(page))
+        for _ in range(rng.randint(0, 2)):  # new posts land between pages
+            post_fanout(post_id=publish(rng.choice(authors)))
+        cursor = page["next_cursor"]
+        if not page["has_more"]:
+            break
+
+    assert len(seen) == len(set(seen))
+    assert seen == sorted(existing, reverse=True)
+
+
+def test_ranked_feed_orders_by_score_and_pages_stably(
+    make_user, follow, publish, client_for, settle, redis_client
+):
+    viewer = make_user("viewer", shard="shard_0")
+    friend = make_user("friend", shard="shard_1")
+    stranger_ish = make_user("other", shard="shard_1")
+    follow(viewer, friend, stranger_ish)
+    client_for(viewer).post(f"/api/v1/users/{friend.id}/close_friend")
+    _feed(client_for(viewer))
+    friend_post = publish(friend, "#cats")
+    other_posts = [publish(stranger_ish, "#cars") for _ in range(4)]
+    for post_id in [friend_post, *other_posts]:
+        post_fanout(post_id=post_id)
+
+    first = _feed(client_for(viewer), ranked=1, limit=2)
+    second = _feed(client_for(viewer), ranked=1, limit=2, cursor=first["next_cursor"])
+    post_fanout(post_id=publish(stranger_ish))  # arrives between pages: not in this window
+    third = _feed(client_for(viewer), ranked=1, limit=2, cursor=second["next_cursor"])
+
+    ranked = _ids(first) + _ids(second) + _ids(third)
+    assert ranked[0] == friend_post  # close friend: 10x relationship
+    assert sorted(ranked) == sorted([friend_post, *other_posts])
+    assert ranked[1:] == sorted(other_posts, reverse=True)
+    assert third["has_more"] is False
+
+
+def test_feed_requires_auth_and_valid_paging(make_user, client_for, redis_client):
+    ann = make_user("ann")
+
+    assert client_for(None).get("/api/v1/feed").status_code == 401
+    assert client_for(ann).get("/api/v1/feed?limit=51").status_code == 400
+    bad = client_for(ann).get("/api/v1/feed?cursor=nope")
+    assert (bad.status_code, bad.json()["error"]["code"]) == (400, "invalid_cursor")
+
+
+def test_feed_query_count_is_constant(
+    make_user, follow, publish, client_for, queries, redis_client
+):
+    viewer = make_user("viewer", shard="shard_0")
+    authors = [make_user(f"a{n}", shard=f"shard_{n % 2}") for n in range(4)]
+    follow(viewer, *authors)
+    _feed(client_for(viewer))
+    for n in range(12):
+        post_fanout(post_id=publish(authors[n % 4]))
+
+    # token; followings; own posts; posts, links, media, likes on 2 shards; authors; blocks on
+    # 2 shards; saves
+    for limit in (3, 10):
+        with queries(15):
+            body = _feed(client_for(viewer), limit=limit)
+        assert len(body["posts"]) == limit

@@ -1,0 +1,39 @@
+import time
+
+import pytest
+
+from feed import timelines
+from instagram.celery import app as celery_app
+from instagram.redis import get_redis
+
+ALL = "__all__"
+
+
+@pytest.mark.django_db(databases=ALL, transaction=True)
+def test_real_worker_fans_a_new_post_out_after_commit(
+    make_user, client_for, media_for, settle, redis_client
+):
+    from celery.contrib.testing.worker import start_worker
+
+    author = make_user("author", shard="shard_1")
+    fan = make_user("fan", shard="shard_0")
+    client_for(fan).post(f"/api/v1/users/{author.id}/follow")
+    settle()
+    assert client_for(fan).get("/api/v1/feed").json()["posts"] == []  # builds the timeline
+    media_ids = [str(i) for i in media_for(author, 1)]
+    with celery_app.connection_for_write() as conn:
+        conn.default_channel.client.flushdb()
+
+    with start_worker(
+        celery_app, pool="solo", perform_ping_check=False, queues=["fanout"], shutdown_timeout=30
+    ):
+        created = client_for(author).post("/api/v1/posts", {"media_ids": media_ids}, format="json")
+        post_id = int(created.json()["post_id"])
+        deadline = time.monotonic() + 20
+        key = timelines.timeline_key(fan.id)
+        while time.monotonic() < deadline and not get_redis().zcard(key):
+            time.sleep(0.1)
+
+    assert [int(m) for m in get_redis().zrange(key, 0, -1)] == [post_id]
+    feed = client_for(fan).get("/api/v1/feed").json()
+    assert [int(p["post_id"]) for p in feed["posts"]] == [post_id]
