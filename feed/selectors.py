@@ -10,11 +10,12 @@ posts, bounded by FEED_TIMELINE_LENGTH, so the request that finds it missing ans
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import orjson
 from django.conf import settings
 
-from accounts.selectors import following_ids
+from accounts.selectors import viewer_graph
 from feed import services, timelines
 from feed.ranking import rank
 from instagram.errors import ApiError
@@ -23,7 +24,7 @@ from instagram.pagination import PageRequest, encode_cursor
 from instagram.redis import get_redis
 from instagram.sharding import alias_for_id
 from posts.models import Post
-from posts.selectors import AuthorAccess, author_access, post_is_visible, posts_fetch, posts_render
+from posts.selectors import AUTHOR_FIELDS, PostRow, post_rows, post_rows_render, saved_among
 
 MAX_ROUNDS = 4
 RANKED_WINDOW_TTL = 30 * 60
@@ -55,73 +56,106 @@ def _candidates(
     return sorted(found, reverse=True)[:count]
 
 
-def _visible_posts(
-    viewer_id: int, followees: set[int], before_id: int | None, want: int
-) -> tuple[list[Post], AuthorAccess]:
+def _authors(user_ids: set[int]) -> dict[int, dict]:
+    from accounts.models import User
+
+    if not user_ids:
+        return {}
+    rows = User.objects.filter(pk__in=user_ids, is_active=True).values(*AUTHOR_FIELDS)
+    return {row["id"]: row for row in rows}
+
+
+@dataclass
+class Graph:
+    viewer_id: int
+    followees: set[int]
+    blocked: set[int]  # by the viewer; blocks of the viewer come with each post row
+
+    def allows(self, row: PostRow, authors: dict[int, dict]) -> bool:
+        """May the viewer see this post in the feed, by the graph as it is right now?"""
+        if row.deleted_at is not None or row.author_id not in authors:
+            return False
+        if row.author_id == self.viewer_id:
+            return True
+        return (
+            row.published_at is not None
+            and row.author_id in self.followees
+            and row.author_id not in self.blocked
+            and not row.author_blocks_viewer
+        )
+
+
+def _visible_rows(
+    graph: Graph, before_id: int | None, want: int
+) -> tuple[list[PostRow], dict[int, dict]]:
     """Up to `want` posts the viewer may see, newest first, below `before_id`."""
-    shown: list[Post] = []
-    access = AuthorAccess(viewer_id=viewer_id)
+    shown: list[PostRow] = []
+    authors: dict[int, dict] = {}
     stale: list[int] = []
     count = want + 10
     for _ in range(MAX_ROUNDS):
-        candidates = _candidates(viewer_id, followees, before_id, count)
+        candidates = _candidates(graph.viewer_id, graph.followees, before_id, count)
         if not candidates:
             break
-        posts = posts_fetch(candidates)
-        authors = {p.author_id for p in posts.values()} - set(access.authors)
-        if authors:
-            more = author_access(viewer_id, authors, followed=followees)
-            access.authors.update(more.authors)
-            access.followed |= more.followed
-            access.hidden |= more.hidden
+        rows = post_rows(graph.viewer_id, candidates)
+        authors.update(_authors({r.author_id for r in rows.values()} - set(authors)))
         for post_id in candidates:
-            post = posts.get(post_id)
-            if post is None or post.deleted_at is not None:
+            row = rows.get(post_id)
+            if row is None or row.deleted_at is not None:
                 stale.append(post_id)
-                continue
-            allowed = post.author_id == viewer_id or post.author_id in followees
-            if allowed and post_is_visible(post, access):
-                shown.append(post)
+            elif graph.allows(row, authors):
+                shown.append(row)
                 if len(shown) == want:
                     break
         if len(shown) == want or len(candidates) < count:
             break
         before_id = candidates[-1]
     if stale:
-        timelines.timeline_remove(viewer_id, stale)
-    return shown, access
+        timelines.timeline_remove(graph.viewer_id, stale)
+    return shown, authors
+
+
+def _render(graph: Graph, rows: list[PostRow], authors: dict[int, dict]) -> list[dict]:
+    saved = saved_among(graph.viewer_id, [row.id for row in rows])
+    return post_rows_render(rows, authors=authors, saved=saved)
 
 
 def feed_home_page(*, viewer_id: int, page: PageRequest, ranked: bool = False) -> dict:
-    followees = set(following_ids(viewer_id))
+    followees, blocked = viewer_graph(viewer_id)
+    graph = Graph(viewer_id=viewer_id, followees=followees, blocked=blocked)
     if ranked:
-        return _ranked_page(viewer_id, followees, page)
+        return _ranked_page(graph, page)
     before_id = page.cursor.id if page.cursor is not None else None
-    posts, access = _visible_posts(viewer_id, followees, before_id, page.limit + 1)
-    has_more = len(posts) > page.limit
-    posts = posts[: page.limit]
+    rows, authors = _visible_rows(graph, before_id, page.limit + 1)
+    has_more = len(rows) > page.limit
+    rows = rows[: page.limit]
     next_cursor = None
     if has_more:
-        last = posts[-1].id
+        last = rows[-1].id
         next_cursor = encode_cursor(ts=timestamp_ms_of(last), id=last)
-    return {"posts": posts_render(posts, access), "next_cursor": next_cursor, "has_more": has_more}
+    return {
+        "posts": _render(graph, rows, authors),
+        "next_cursor": next_cursor,
+        "has_more": has_more,
+    }
 
 
 def _window_key(viewer_id: int, window: int) -> str:
     return f"feedrank:{{{viewer_id}}}:{window}"
 
 
-def _ranked_page(viewer_id: int, followees: set[int], page: PageRequest) -> dict:
+def _ranked_page(graph: Graph, page: PageRequest) -> dict:
     """A ranked window of recent candidates, scored once and kept for paging.
 
     The cursor of a ranked page names the window (`ts`) and the position in it (`id`), so the
     pages of one window never repeat or skip a post whatever is posted meanwhile.
     """
     client = get_redis()
+    viewer_id = graph.viewer_id
     if page.cursor is None:
         window = int(time.time() * 1000)
-        posts, access = _visible_posts(viewer_id, followees, None, settings.FEED_RANKED_WINDOW)
-        order = [post.id for post in rank(viewer_id=viewer_id, posts=posts, now_ms=window)]
+        rows, _ = _visible_rows(graph, None, settings.FEED_RANKED_WINDOW)
+        order = [row.id for row in rank(viewer_id=viewer_id, posts=rows, now_ms=window)]
         client.set(_window_key(viewer_id, window), orjson.dumps(order), ex=RANKED_WINDOW_TTL)
         start = 0
     else:
@@ -131,19 +165,13 @@ def _ranked_page(viewer_id: int, followees: set[int], page: PageRequest) -> dict
             raise ApiError(400, "invalid_cursor", "This ranked feed has expired; start again.")
         order = orjson.loads(raw)
     chosen = order[start : start + page.limit]
-    posts = posts_fetch(chosen)
-    access = author_access(viewer_id, {p.author_id for p in posts.values()}, followed=followees)
-    visible = [
-        posts[i]
-        for i in chosen
-        if i in posts
-        and (posts[i].author_id in followees or posts[i].author_id == viewer_id)
-        and post_is_visible(posts[i], access)
-    ]
+    rows = post_rows(viewer_id, chosen)
+    authors = _authors({row.author_id for row in rows.values()})
+    visible = [rows[i] for i in chosen if i in rows and graph.allows(rows[i], authors)]
     end = start + len(chosen)
     has_more = end < len(order)
     return {
-        "posts": posts_render(visible, access),
+        "posts": _render(graph, visible, authors),
         "next_cursor": encode_cursor(ts=window, id=end) if has_more else None,
         "has_more": has_more,
     }

@@ -12,9 +12,10 @@ import datetime as dt
 from collections.abc import Iterable
 
 from django.conf import settings
+from django.db import connections
 from django.utils import timezone
 
-from accounts.models import User, UserCounters
+from accounts.models import UserCounters
 from accounts.selectors import follower_ids_batched, following_ids
 from feed import timelines
 from instagram.sharding import alias_for_id, group_by_alias
@@ -50,38 +51,33 @@ def celebrity_rebuild(*, author_id: int) -> list[int]:
     return post_ids
 
 
-def _follower_count(author_id: int) -> int:
-    return (
-        UserCounters.objects.using(alias_for_id(author_id))
-        .filter(user_id=author_id)
-        .values_list("follower_count", flat=True)
-        .first()
-        or 0
-    )
+_POST_AND_FOLLOWERS_SQL = """
+SELECT p.author_id, COALESCE(c.follower_count, 0)
+FROM posts_post p LEFT JOIN accounts_usercounters c ON c.user_id = p.author_id
+WHERE p.id = %s AND p.published_at IS NOT NULL AND p.deleted_at IS NULL
+"""
+_ACTIVE_SQL = (
+    "SELECT id FROM accounts_user WHERE id = ANY(%s) AND is_active AND last_active_at >= %s"
+)
 
 
 def post_fanout(*, post_id: int) -> int:
     """Push a published post to its author's active followers; returns timelines written."""
-    post = (
-        Post.objects.using(alias_for_id(post_id))
-        .filter(id=post_id, published_at__isnull=False, deleted_at__isnull=True)
-        .only("id", "author_id")
-        .first()
-    )
-    if post is None:
+    with connections[alias_for_id(post_id)].cursor() as cursor:
+        cursor.execute(_POST_AND_FOLLOWERS_SQL, [post_id])
+        found = cursor.fetchone()
+    if found is None:
         return 0
-    if _follower_count(post.author_id) >= settings.FEED_FANOUT_THRESHOLD:
-        timelines.celebrity_add(post.author_id, post.id)
+    author_id, follower_count = found
+    if follower_count >= settings.FEED_FANOUT_THRESHOLD:
+        timelines.celebrity_add(author_id, post_id)
         return 0
     cutoff = timezone.now() - dt.timedelta(days=settings.FEED_ACTIVE_DAYS)
     written = 0
-    for batch in follower_ids_batched(post.author_id, batch_size=settings.FEED_FANOUT_BATCH):
-        active = list(
-            User.objects.filter(
-                id__in=batch, is_active=True, last_active_at__gte=cutoff
-            ).values_list("id", flat=True)
-        )
-        written += timelines.fanout_push(active, post.id)
+    with connections["default"].cursor() as users:
+        for batch in follower_ids_batched(author_id, batch_size=settings.FEED_FANOUT_BATCH):
+            users.execute(_ACTIVE_SQL, [batch, cutoff])
+            written += timelines.fanout_push([row[0] for row in users.fetchall()], post_id)
     return written
 
 

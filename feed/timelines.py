@@ -89,9 +89,9 @@ def fanout_push(follower_ids: list[int], post_id: int) -> int:
     if not follower_ids:
         return 0
     pipe = get_redis().pipeline(transaction=False)
-    entry = {member(post_id): 0}
+    value = member(post_id)
     for follower_id in follower_ids:
-        pipe.zadd(timeline_key(follower_id), entry)
+        pipe.execute_command("ZADD", f"timeline:{{{follower_id}}}", 0, value)
     pipe.execute()
     return len(follower_ids)
 

@@ -44,9 +44,16 @@ def media_get_many(*, media_ids: Iterable[int]) -> dict[int, Media]:
 
 def media_urls(media: Media) -> dict[str, str]:
     """Final public URLs (live once ready): original aspect for posts, square for avatars."""
-    if media.kind == MediaKind.PROFILE:
-        return {size: _url(media, f"{size}_square") for size in PROFILE_URL_SIZES}
-    return {size: _url(media, size) for size in POST_URL_SIZES}
+    return media_urls_of(kind=media.kind, storage_prefix=media.storage_prefix)
+
+
+def media_urls_of(*, kind: str, storage_prefix: str) -> dict[str, str]:
+    """The same URLs from the two columns they depend on (hot read paths select only those)."""
+    if kind == MediaKind.PROFILE:
+        return {
+            size: public_url(f"{storage_prefix}/{size}_square.jpg") for size in PROFILE_URL_SIZES
+        }
+    return {size: public_url(f"{storage_prefix}/{size}.jpg") for size in POST_URL_SIZES}
 
 
 def media_square_urls(media: Media) -> dict[str, str]:

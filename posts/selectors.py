@@ -12,6 +12,7 @@ import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import orjson
 from django.db.models import Q
 
 from accounts.models import Following
@@ -402,3 +403,130 @@ def locations_search(*, query: str, limit: int = 20) -> list[dict]:
         "name_normalized", "id"
     )[:limit]
     return [{"location_id": str(r.id), "name": r.name, "lat": r.lat, "lng": r.lng} for r in rows]
+
+
+# --- One query per shard: posts with their media, the viewer's like and blocks ----------------
+
+_ROWS_SQL = """
+SELECT p.id, p.author_id, p.caption, p.location_id, p.hashtags, p.mentions, p.like_count,
+       p.comment_count, p.created_at, p.published_at, p.deleted_at,
+       EXISTS (SELECT 1 FROM posts_like l WHERE l.post_id = p.id AND l.user_id = %(viewer)s),
+       EXISTS (SELECT 1 FROM accounts_block b
+               WHERE b.blocker_id = p.author_id AND b.blocked_id = %(viewer)s),
+       COALESCE((
+           SELECT json_agg(json_build_array(m.id, m.kind, m.media_type, m.status,
+                                            m.storage_prefix, m.width, m.height, m.placeholder,
+                                            pm.alt_text) ORDER BY pm.position)
+           FROM posts_postmedia pm JOIN media_media m ON m.id = pm.media_id
+           WHERE pm.post_id = p.id), '[]')
+FROM posts_post p
+WHERE p.id = ANY(%(ids)s)
+"""
+
+
+@dataclass
+class PostRow:
+    """A post as the hot read paths need it, with the viewer's flags and its media items."""
+
+    id: int
+    author_id: int
+    caption: str
+    location_id: int | None
+    hashtags: list
+    mentions: list
+    like_count: int
+    comment_count: int
+    created_at: dt.datetime
+    published_at: dt.datetime | None
+    deleted_at: dt.datetime | None
+    viewer_has_liked: bool
+    author_blocks_viewer: bool
+    media: list
+
+
+def post_rows(viewer_id: int, post_ids: Iterable[int]) -> dict[int, PostRow]:
+    """Posts by ID with media, the viewer's like and the author's block: one query per shard."""
+    from django.db import connections
+
+    rows: dict[int, PostRow] = {}
+    for alias, ids in group_by_alias(post_ids).items():
+        with connections[alias].cursor() as cursor:
+            cursor.execute(_ROWS_SQL, {"viewer": viewer_id, "ids": ids})
+            for values in cursor.fetchall():
+                row = PostRow(*values)
+                if isinstance(row.media, str):
+                    row.media = orjson.loads(row.media)
+                rows[row.id] = row
+    return rows
+
+
+def _media_item(values: list) -> dict:
+    from media.selectors import media_urls_of
+
+    media_id, kind, media_type, status, prefix, width, height, placeholder, alt_text = values
+    urls = media_urls_of(kind=kind, storage_prefix=prefix)
+    return {
+        "media_id": str(media_id),
+        "type": media_type,
+        "url": urls.get("1080"),
+        "urls": urls,
+        "width": width,
+        "height": height,
+        "alt_text": alt_text,
+        "blur_placeholder": placeholder or None,
+        "status": status,
+    }
+
+
+def post_rows_render(
+    rows: list[PostRow], *, authors: dict[int, dict], saved: set[int]
+) -> list[dict]:
+    """The contract's post objects from rows (locations read in one query if any)."""
+    location_ids = {r.location_id for r in rows if r.location_id is not None}
+    locations = {}
+    if location_ids:
+        for place in Location.objects.filter(pk__in=location_ids).values(
+            "id", "name", "lat", "lng"
+        ):
+            locations[place["id"]] = {
+                "location_id": str(place["id"]),
+                "name": place["name"],
+                "lat": place["lat"],
+                "lng": place["lng"],
+            }
+    bodies = []
+    for row in rows:
+        author = authors[row.author_id]
+        bodies.append(
+            {
+                "post_id": str(row.id),
+                "author": {
+                    "user_id": str(author["id"]),
+                    "username": author["username"],
+                    "profile_pic_url": author["profile_pic_url"] or None,
+                    "is_verified": author["is_verified"],
+                },
+                "media": [_media_item(item) for item in row.media],
+                "caption": row.caption,
+                "hashtags": row.hashtags,
+                "mentions": row.mentions,
+                "location": locations.get(row.location_id),
+                "like_count": row.like_count,
+                "comment_count": row.comment_count,
+                "created_at": row.created_at,
+                "viewer_has_liked": row.viewer_has_liked,
+                "viewer_has_saved": row.id in saved,
+                "permalink": permalink(row.id),
+            }
+        )
+    return bodies
+
+
+def saved_among(viewer_id: int, post_ids: list[int]) -> set[int]:
+    if not post_ids:
+        return set()
+    return set(
+        Save.objects.using(alias_for_id(viewer_id))
+        .filter(user_id=viewer_id, post_id__in=post_ids)
+        .values_list("post_id", flat=True)
+    )

@@ -278,9 +278,9 @@ def test_feed_query_count_is_constant(
     for n in range(12):
         post_fanout(post_id=publish(authors[n % 4]))
 
-    # token; followings; own posts; posts, links, media, likes on 2 shards; authors; blocks on
-    # 2 shards; saves
+    # token; followings and blocks; own posts; posts with media, likes, blocks on each of 2
+    # shards; authors; saves
     for limit in (3, 10):
-        with queries(15):
+        with queries(7):
             body = _feed(client_for(viewer), limit=limit)
         assert len(body["posts"]) == limit

@@ -1,0 +1,319 @@
+"""Home feed benchmark: fan-out rate, read latency and throughput, hybrid vs pull, amplification.
+
+    python -m instagram.devstack exec -- python bench/feed.py
+
+Builds (once) a synthetic graph in the bench databases with COPY: BENCH_USERS users following
+~BENCH_FOLLOWS accounts each, BENCH_CELEBRITIES accounts over the fan-out threshold, and
+BENCH_POSTS posts with one processed-looking media item each. Then prints, in one run:
+1. fan-out: timeline inserts/s of `post_fanout` in this one process, next to the raw pipelined
+   ZADD rate of the same Redis;
+2. feed reads over HTTP through gunicorn (2 workers): p50/p99 and req/s, next to the no-op
+   `/healthz` on the same server with the same client;
+3. hybrid candidate read vs pull-only (one query per followed account) for a user following
+   1,000 accounts;
+4. timeline writes caused by one celebrity post.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.harness import bench_environment, django_setup, gunicorn, load
+
+USERS = int(os.environ.get("BENCH_USERS", "10000"))
+FOLLOWS = int(os.environ.get("BENCH_FOLLOWS", "150"))
+CELEBRITIES = int(os.environ.get("BENCH_CELEBRITIES", "20"))
+POSTS = int(os.environ.get("BENCH_POSTS", "100000"))
+THRESHOLD = int(os.environ.get("BENCH_THRESHOLD", "1000"))
+SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
+CLIENTS = int(os.environ.get("BENCH_CLIENTS", "4"))
+WIDE_FOLLOWS = 1000
+rng = random.Random(42)
+
+
+def _copy(alias: str, table: str, columns: list[str], rows: list[tuple]) -> None:
+    from django.db import connections
+
+    if not rows:
+        return
+    buffer = io.StringIO()
+    for row in rows:
+        buffer.write("\t".join("\\N" if v is None else str(v) for v in row) + "\n")
+    buffer.seek(0)
+    with connections[alias].cursor() as cursor:
+        with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            copy.write(buffer.read())
+
+
+def build() -> dict:
+    from django.utils import timezone
+
+    from accounts.models import User
+    from instagram.ids import compose_id, logical_shard_of
+    from instagram.sharding import alias_for_id, shard_aliases
+    from posts.models import Post
+
+    if User.objects.filter(username="u00000").exists():
+        return {}
+    started = time.perf_counter()
+    now_ms = int(time.time() * 1000)
+    users = [
+        compose_id(ms=now_ms - 90 * 86400_000, logical_shard=rng.randrange(8192), sequence=n % 1024)
+        for n in range(USERS)
+    ]
+    users = list(dict.fromkeys(users))
+    now = timezone.now().isoformat()
+    _copy(
+        "default",
+        "accounts_user",
+        ["id", "password", "is_superuser", "username", "first_name", "last_name", "email",
+         "is_staff", "is_active", "date_joined", "full_name", "bio", "is_private", "is_verified",
+         "profile_pic_url", "last_active_at"],
+        [(u, "!", "f", f"u{i:05d}", "", "", "", "f", "t", now, f"User {i}", "", "f", "f", "", now)
+         for i, u in enumerate(users)],
+    )  # fmt: skip
+    celebrities = users[:CELEBRITIES]
+    wide = users[CELEBRITIES]  # follows WIDE_FOLLOWS accounts
+    edges = set()
+    for follower in users:
+        count = WIDE_FOLLOWS if follower == wide else FOLLOWS
+        for followee in rng.sample(users, count):
+            if followee != follower:
+                edges.add((follower, followee))
+    for celebrity in celebrities:  # push them over the threshold
+        for follower in rng.sample(users, THRESHOLD + 200):
+            if follower != celebrity:
+                edges.add((follower, celebrity))
+    by_alias_following: dict[str, list] = {}
+    by_alias_follower: dict[str, list] = {}
+    seqs: dict[str, int] = {}
+    for follower, followee in edges:
+        for alias, key, row in (
+            (alias_for_id(follower), by_alias_following, (follower, followee)),
+            (alias_for_id(followee), by_alias_follower, (followee, follower)),
+        ):
+            n = seqs[alias] = seqs.get(alias, 0) + 1
+            edge_id = compose_id(
+                ms=now_ms - 60 * 86400_000 + n // 1024,
+                logical_shard=logical_shard_of(row[0]),
+                sequence=n % 1024,
+            )
+            key.setdefault(alias, []).append((edge_id, *row, now))
+    for alias, rows in by_alias_following.items():
+        _copy(alias, "accounts_following", ["id", "follower_id", "followee_id", "created_at"], rows)
+    for alias, rows in by_alias_follower.items():
+        _copy(alias, "accounts_follower", ["id", "followee_id", "follower_id", "created_at"], rows)
+    for alias in shard_aliases():
+        mine = [u for u in users if alias_for_id(u) == alias]
+        _copy(alias, "accounts_usercounters",
+              ["user_id", "follower_count", "following_count", "post_count"],
+              [(u, 0, 0, 0) for u in mine])  # fmt: skip
+    from accounts.services.graph import counters_recount
+
+    counters_recount()
+    posts_by_alias: dict[str, list] = {}
+    media_by_alias: dict[str, list] = {}
+    links_by_alias: dict[str, list] = {}
+    span = 30 * 86400_000
+    for n in range(POSTS):
+        author = rng.choice(users)
+        alias = alias_for_id(author)
+        ms = now_ms - span + n * span // POSTS
+        shard = logical_shard_of(author)
+        post_id = compose_id(ms=ms, logical_shard=shard, sequence=(3 * n) % 1024)
+        media_id = compose_id(ms=ms, logical_shard=shard, sequence=(3 * n + 1) % 1024)
+        link_id = compose_id(ms=ms, logical_shard=shard, sequence=(3 * n + 2) % 1024)
+        posts_by_alias.setdefault(alias, []).append(
+            (post_id, author, f"post {n} #bench", '["bench"]', "[]", 0, 0, now, now, now)
+        )
+        media_by_alias.setdefault(alias, []).append(
+            (media_id, author, "image", "post", "ready", "", 1, "normal",
+             f"{author}/{media_id}", "original.jpg", "jpeg", 1000, "0" * 64, 1080, 1350,
+             "{}", "", "data:image/jpeg;base64,AAAA", now, now, now, "hot", 0)
+        )  # fmt: skip
+        links_by_alias.setdefault(alias, []).append((link_id, post_id, media_id, 0, ""))
+    for alias in posts_by_alias:
+        _copy(alias, "posts_post",
+              ["id", "author_id", "caption", "hashtags", "mentions", "like_count",
+               "comment_count", "created_at", "updated_at", "published_at"],
+              posts_by_alias[alias])  # fmt: skip
+        _copy(alias, "media_media",
+              ["id", "uploader_id", "media_type", "kind", "status", "failure_reason", "attempts",
+               "filter_id", "storage_prefix", "original_name", "source_format", "size_bytes",
+               "sha256", "width", "height", "variants", "blurhash", "placeholder", "created_at",
+               "processed_at", "attached_at", "tier", "access_count"],
+              media_by_alias[alias])  # fmt: skip
+        _copy(alias, "posts_postmedia", ["id", "post_id", "media_id", "position", "alt_text"],
+              links_by_alias[alias])  # fmt: skip
+    with_posts = Post.objects.using(shard_aliases()[0]).count()
+    return {
+        "seconds": time.perf_counter() - started,
+        "edges": len(edges),
+        "shard0_posts": with_posts,
+    }
+
+
+def raw_zadd_rate(count: int) -> float:
+    from instagram.redis import get_redis
+
+    client = get_redis()
+    started = time.perf_counter()
+    for offset in range(0, count, 1000):
+        pipe = client.pipeline(transaction=False)
+        for n in range(offset, min(offset + 1000, count)):
+            pipe.zadd(f"benchraw:{{{n % 5000}}}", {f"{n:019d}": 0})
+        pipe.execute()
+    elapsed = time.perf_counter() - started
+    client.delete(*[f"benchraw:{{{n}}}" for n in range(5000)])
+    return count / elapsed
+
+
+def fanout_rate() -> tuple[float, int]:
+    from accounts.models import User
+    from feed.services import post_fanout
+    from feed.timelines import celebrities_among
+    from instagram.sharding import shard_aliases
+    from posts.models import Post
+
+    regular = [
+        u
+        for u in User.objects.filter(username__startswith="u").values_list("id", flat=True)[100:400]
+    ]
+    regular = [u for u in regular if not celebrities_among([u])][:60]
+    post_ids = []
+    for alias in shard_aliases():
+        post_ids += list(
+            Post.objects.using(alias)
+            .filter(author_id__in=regular)
+            .values_list("id", flat=True)[:30]
+        )
+    started = time.perf_counter()
+    written = sum(post_fanout(post_id=p) for p in post_ids)
+    return written / (time.perf_counter() - started), written
+
+
+def hybrid_vs_pull(wide_user: int) -> tuple[float, float]:
+    from accounts.selectors import following_ids
+    from feed.selectors import _candidates
+    from feed.services import timeline_rebuild
+    from instagram.sharding import alias_for_id
+    from posts.models import Post
+
+    timeline_rebuild(user_id=wide_user)
+    followees = set(following_ids(wide_user))
+
+    def hybrid():
+        return _candidates(wide_user, set(following_ids(wide_user)), None, 20)
+
+    def pull():
+        found = []
+        for author in followees:
+            found += (
+                Post.objects.using(alias_for_id(author))
+                .filter(author_id=author, published_at__isnull=False, deleted_at__isnull=True)
+                .order_by("-id")
+                .values_list("id", flat=True)[:20]
+            )
+        return sorted(found, reverse=True)[:20]
+
+    timings = {}
+    for name, fn in (("hybrid", hybrid), ("pull", pull)):
+        samples = []
+        for _ in range(5 if name == "pull" else 50):
+            started = time.perf_counter()
+            fn()
+            samples.append(time.perf_counter() - started)
+        timings[name] = statistics.median(samples) * 1000
+    return timings["hybrid"], timings["pull"]
+
+
+def celebrity_amplification() -> int:
+    from django.utils import timezone
+
+    from accounts.models import User
+    from feed.services import post_fanout
+    from instagram.redis import get_redis
+    from instagram.sharding import alias_for_id
+    from posts.models import Post
+
+    celebrity = User.objects.get(username="u00000")
+    client = get_redis()
+    before = sum(
+        client.zcard(k)
+        for k in client.scan_iter("timeline:*", count=1000)
+        if not k.endswith(b":built")
+    )
+    post = Post.objects.using(alias_for_id(celebrity.id)).create(
+        author_id=celebrity.id, caption="celebrity", published_at=timezone.now()
+    )
+    written = post_fanout(post_id=post.id)
+    after = sum(
+        client.zcard(k)
+        for k in client.scan_iter("timeline:*", count=1000)
+        if not k.endswith(b":built")
+    )
+    return written + (after - before)
+
+
+def main() -> None:
+    env = bench_environment()
+    env["FEED_FANOUT_THRESHOLD"] = str(THRESHOLD)
+    django_setup(env)
+    built = build()
+    if built:
+        print(f"built graph: {USERS} users, {built['edges']} follows, {POSTS} posts "
+              f"in {built['seconds']:.0f} s")  # fmt: skip
+    from accounts.models import User
+    from accounts.services.auth import token_issue
+    from feed.services import celebrities_rebuild
+
+    celebrities_rebuild()
+    raw = raw_zadd_rate(200_000)
+    fanout, written = fanout_rate()
+    print(f"fan-out: {fanout:,.0f} timeline inserts/s in one process ({written} inserts); "
+          f"raw pipelined ZADD {raw:,.0f}/s; ratio {fanout / raw:.2f} (target >= 0.50)")  # fmt: skip
+
+    wide = User.objects.get(username=f"u{CELEBRITIES:05d}")
+    hybrid_ms, pull_ms = hybrid_vs_pull(wide.id)
+    print(f"candidates for a user following {WIDE_FOLLOWS}: hybrid {hybrid_ms:.2f} ms, "
+          f"pull-only {pull_ms:.1f} ms, {pull_ms / hybrid_ms:.0f}x (target >= 10x)")  # fmt: skip
+    print(f"celebrity post write amplification: {celebrity_amplification()} timeline writes "
+          "(target 0)")  # fmt: skip
+
+    viewers = list(User.objects.filter(username__startswith="u").order_by("username")[100:150])
+    tokens = [token_issue(user=v).token for v in viewers]
+    with gunicorn(env) as port:
+        for token in tokens:  # builds every viewer's timeline once
+            load(port, "/api/v1/feed", headers={"Authorization": f"Bearer {token}"}, seconds=0.05,
+                 clients=1)  # fmt: skip
+        results = {}
+        for label, path in (("feed", "/api/v1/feed?limit=20"), ("no-op", "/healthz")):
+            runs = [
+                load(port, path, headers={"Authorization": f"Bearer {tokens[i % len(tokens)]}"},
+                     seconds=SECONDS / CLIENTS, clients=CLIENTS)
+                for i in range(CLIENTS)
+            ]  # fmt: skip
+            results[label] = {
+                "rps": statistics.mean(r["rps"] for r in runs),
+                "p50_ms": statistics.median(r["p50_ms"] for r in runs),
+                "p99_ms": max(r["p99_ms"] for r in runs),
+                "errors": sum(r["errors"] for r in runs),
+            }
+    feed, noop = results["feed"], results["no-op"]
+    print(f"HTTP, gunicorn 2 workers, {CLIENTS} clients:")
+    for label, r in results.items():
+        print(f"  {label:<6} {r['rps']:8,.0f} req/s  p50 {r['p50_ms']:6.1f} ms  "
+              f"p99 {r['p99_ms']:6.1f} ms  errors {r['errors']}")  # fmt: skip
+    print(f"  feed throughput / no-op: {feed['rps'] / noop['rps']:.2f} (target >= 0.40); "
+          f"feed p99 {feed['p99_ms']:.1f} ms (target <= 25)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
