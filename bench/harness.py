@@ -37,6 +37,8 @@ def bench_environment() -> dict[str, str]:
     env["SECURE_SSL_REDIRECT"] = "0"
     env["POSTS_PER_DAY"] = "100000"  # benchmarks seed faster than people post
     env["MEDIA_ROOT"] = str(ROOT / "var" / "bench-media")
+    env["STATIC_ROOT"] = str(ROOT / "var" / "bench-static")
+    (ROOT / "var" / "bench-static").mkdir(parents=True, exist_ok=True)
     return env
 
 

@@ -130,8 +130,3 @@ def media_all_ready(*, using: str, media_ids: list[int]) -> bool:
 
     ready = Media.objects.using(using).filter(id__in=media_ids, status=MediaStatus.READY).count()
     return ready == len(media_ids)
-
-
-def media_bodies(*, using: str, media_ids: list[int]) -> dict[int, dict]:
-    """The contract's media objects of rows on one shard, in one query."""
-    return {m.id: media_payload(m) for m in Media.objects.using(using).filter(id__in=media_ids)}

@@ -20,7 +20,7 @@ from accounts.selectors import blocked_among
 from instagram.ids import timestamp_ms_of
 from instagram.pagination import PageRequest, encode_cursor
 from instagram.sharding import alias_for_id, group_by_alias, shard_aliases
-from posts.models import Comment, Like, Location, Post, PostHashtag, PostMedia, Save
+from posts.models import Comment, Like, Location, Post, PostHashtag, Save
 
 AUTHOR_FIELDS = ("id", "username", "profile_pic_url", "is_verified", "is_private")
 
@@ -81,103 +81,6 @@ def post_is_visible(post: Post, access: AuthorAccess) -> bool:
     return post.published_at is not None or post.author_id == access.viewer_id
 
 
-def _media_bodies(posts_by_alias: dict[str, list[int]]) -> dict[int, list[dict]]:
-    from media.selectors import media_bodies
-
-    result: dict[int, list[dict]] = {}
-    for alias, post_ids in posts_by_alias.items():
-        links = list(
-            PostMedia.objects.using(alias)
-            .filter(post_id__in=post_ids)
-            .order_by("post_id", "position")
-            .values("post_id", "media_id", "alt_text")
-        )
-        bodies = media_bodies(using=alias, media_ids=[link["media_id"] for link in links])
-        for link in links:
-            body = bodies.get(link["media_id"])
-            if body is None:
-                continue
-            result.setdefault(link["post_id"], []).append(
-                {
-                    "media_id": str(link["media_id"]),
-                    "type": body["media_type"],
-                    "url": body["urls"].get("1080"),
-                    "urls": body["urls"],
-                    "width": body["width"],
-                    "height": body["height"],
-                    "alt_text": link["alt_text"],
-                    "blur_placeholder": body["blur_placeholder"],
-                    "status": body["status"],
-                }
-            )
-    return result
-
-
-def posts_render(posts: list[Post], access: AuthorAccess) -> list[dict]:
-    """The contract's post objects, in the given order (posts must already be visible)."""
-    if not posts:
-        return []
-    by_alias: dict[str, list[int]] = {}
-    for post in posts:
-        by_alias.setdefault(alias_for_id(post.id), []).append(post.id)
-    media = _media_bodies(by_alias)
-    viewer_id = access.viewer_id
-    liked: set[int] = set()
-    saved: set[int] = set()
-    if viewer_id is not None:
-        for alias, ids in by_alias.items():
-            liked.update(
-                Like.objects.using(alias)
-                .filter(post_id__in=ids, user_id=viewer_id)
-                .values_list("post_id", flat=True)
-            )
-        saved = set(
-            Save.objects.using(alias_for_id(viewer_id))
-            .filter(user_id=viewer_id, post_id__in=[p.id for p in posts])
-            .values_list("post_id", flat=True)
-        )
-    location_ids = {p.location_id for p in posts if p.location_id is not None}
-    locations = {
-        row["id"]: {
-            "location_id": str(row["id"]),
-            "name": row["name"],
-            "lat": row["lat"],
-            "lng": row["lng"],
-        }
-        for row in (
-            Location.objects.filter(pk__in=location_ids).values("id", "name", "lat", "lng")
-            if location_ids
-            else []
-        )
-    }
-    bodies = []
-    for post in posts:
-        author = access.authors[post.author_id]
-        bodies.append(
-            {
-                "post_id": str(post.id),
-                "author": {
-                    "user_id": str(author["id"]),
-                    "username": author["username"],
-                    "profile_pic_url": author["profile_pic_url"] or None,
-                    "is_verified": author["is_verified"],
-                },
-                "media": media.get(post.id, []),
-                "caption": post.caption,
-                "hashtags": post.hashtags,
-                "mentions": post.mentions,
-                "location": locations.get(post.location_id),
-                "like_count": post.like_count,
-                "comment_count": post.comment_count,
-                "created_at": post.created_at,
-                "viewer_has_liked": post.id in liked,
-                "viewer_has_saved": post.id in saved,
-                "permalink": permalink(post.id),
-            }
-        )
-    return bodies
-
-
 def posts_fetch(post_ids: Iterable[int]) -> dict[int, Post]:
     """Posts by ID, one query per shard."""
     found: dict[int, Post] = {}
@@ -188,10 +91,15 @@ def posts_fetch(post_ids: Iterable[int]) -> dict[int, Post]:
 
 def posts_visible_render(viewer_id: int | None, post_ids: list[int]) -> list[dict]:
     """Hydrated posts in the given order, leaving out what the viewer may not see."""
-    posts = posts_fetch(post_ids)
-    access = author_access(viewer_id, {p.author_id for p in posts.values()})
-    ordered = [posts[i] for i in post_ids if i in posts and post_is_visible(posts[i], access)]
-    return posts_render(ordered, access)
+    rows = post_rows(viewer_id or 0, post_ids)
+    access = author_access(viewer_id, {row.author_id for row in rows.values()})
+    ordered = [rows[i] for i in post_ids if i in rows and post_is_visible(rows[i], access)]
+    return render_rows(viewer_id, ordered, access)
+
+
+def render_rows(viewer_id: int | None, rows: list, access: AuthorAccess) -> list[dict]:
+    saved = saved_among(viewer_id, [row.id for row in rows]) if viewer_id is not None else set()
+    return post_rows_render(rows, authors=access.authors, saved=saved)
 
 
 def post_get_visible(*, viewer_id: int | None, post_id: int) -> Post | None:
@@ -203,13 +111,8 @@ def post_get_visible(*, viewer_id: int | None, post_id: int) -> Post | None:
 
 
 def post_detail(*, viewer_id: int | None, post_id: int) -> dict | None:
-    post = Post.objects.using(alias_for_id(post_id)).filter(id=post_id).first()
-    if post is None:
-        return None
-    access = author_access(viewer_id, [post.author_id])
-    if not post_is_visible(post, access):
-        return None
-    return posts_render([post], access)[0]
+    found = posts_visible_render(viewer_id, [post_id])
+    return found[0] if found else None
 
 
 # --- Lists -----------------------------------------------------------------------------------
@@ -236,11 +139,13 @@ def user_posts_page(*, viewer_id: int | None, owner_id: int, page: PageRequest) 
         rows = rows.filter(published_at__isnull=False)
     if page.cursor is not None:
         rows = rows.filter(id__lt=page.cursor.id)
-    posts = list(rows.order_by("-id")[: page.limit + 1])
-    by_id = {p.id: p for p in posts}
-    return _id_page(
-        [p.id for p in posts], page, lambda ids: posts_render([by_id[i] for i in ids], access)
-    )
+    post_ids = list(rows.order_by("-id").values_list("id", flat=True)[: page.limit + 1])
+
+    def render(ids):
+        found = post_rows(viewer_id or 0, ids)
+        return render_rows(viewer_id, [found[i] for i in ids if i in found], access)
+
+    return _id_page(post_ids, page, render)
 
 
 def _merged_newest(per_shard: list[list[int]], limit: int) -> list[int]:
@@ -454,8 +359,11 @@ def post_rows(viewer_id: int, post_ids: Iterable[int]) -> dict[int, PostRow]:
             cursor.execute(_ROWS_SQL, {"viewer": viewer_id, "ids": ids})
             for values in cursor.fetchall():
                 row = PostRow(*values)
-                if isinstance(row.media, str):
-                    row.media = orjson.loads(row.media)
+                # Django reads json/jsonb as text on its connections: decode here.
+                for name in ("hashtags", "mentions", "media"):
+                    value = getattr(row, name)
+                    if isinstance(value, str | bytes):
+                        setattr(row, name, orjson.loads(value))
                 rows[row.id] = row
     return rows
 
