@@ -23,9 +23,9 @@ def timeline(make_user, post_for, settle, redis_client):
 def test_tag_page_queries_do_not_grow_with_the_page(timeline, client_for, queries, limit):
     viewer, _, _ = timeline
 
-    # token; tag index, posts, links, media, likes on each of 2 shards; authors; follows;
-    # blocks on each shard; saves
-    with queries(16):
+    # token; tag index, and posts with media, likes and blocks, on each of 2 shards; authors;
+    # follows; blocks by the viewer (on the viewer's shard); saves
+    with queries(10):
         body = client_for(viewer).get(f"/api/v1/tags/hot/posts?limit={limit}").json()
 
     assert len(body["posts"]) == limit
@@ -35,8 +35,8 @@ def test_tag_page_queries_do_not_grow_with_the_page(timeline, client_for, querie
 def test_user_posts_queries(timeline, client_for, queries, limit):
     viewer, authors, _ = timeline
 
-    # token; owner; blocks; posts; links; media; likes; saves
-    with queries(8):
+    # token; owner; blocks; post IDs; posts with media, likes and blocks; saves
+    with queries(6):
         body = client_for(viewer).get(f"/api/v1/users/{authors[0].id}/posts?limit={limit}").json()
 
     assert len(body["posts"]) == min(limit, 3)
@@ -45,7 +45,7 @@ def test_user_posts_queries(timeline, client_for, queries, limit):
 def test_post_detail_queries(timeline, client_for, queries):
     viewer, _, posts = timeline
 
-    with queries(8):  # token; post; author; blocks; links; media; likes; saves
+    with queries(5):  # token; post with media, like and blocks; author; blocks; saves
         response = client_for(viewer).get(f"/api/v1/posts/{posts[0]}")
 
     assert response.status_code == 200
