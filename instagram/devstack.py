@@ -264,7 +264,9 @@ def cmd_run(args) -> int:
         stopping = True
         raise KeyboardInterrupt
 
+    # Both, explicitly: a shell that starts us in the background leaves SIGINT ignored.
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     with ExitStack() as stack:
         try:
             started = time.monotonic()
