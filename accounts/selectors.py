@@ -17,7 +17,7 @@ from accounts.models import (
     User,
     UserCounters,
 )
-from instagram.ids import MAX_ID
+from instagram.ids import parse_id_text
 from instagram.pagination import PageRequest, encode_cursor
 from instagram.sharding import alias_for_id, group_by_alias
 
@@ -26,10 +26,7 @@ SUMMARY_FIELDS = ("id", "username", "full_name", "profile_pic_url", "is_verified
 
 def parse_user_id(raw: str) -> int | None:
     """A user ID from a path segment, or None for anything that cannot be one."""
-    if not raw.isdigit() or len(raw) > 19:
-        return None
-    value = int(raw)
-    return value if 0 < value <= MAX_ID else None
+    return parse_id_text(raw)
 
 
 def user_get_active(*, user_id: int) -> User | None:
@@ -41,7 +38,7 @@ def user_get_by_handle(*, handle: str) -> User | None:
     user_id = parse_user_id(handle)
     if user_id is not None:
         return user_get_active(user_id=user_id)
-    if len(handle) > 30:
+    if len(handle) > 30 or "\x00" in handle:
         return None
     return User.objects.filter(username=handle.lower(), is_active=True).first()
 

@@ -87,12 +87,14 @@ class Graph:
 
 def _visible_rows(
     graph: Graph, before_id: int | None, want: int
-) -> tuple[list[PostRow], dict[int, dict]]:
-    """Up to `want` posts the viewer may see, newest first, below `before_id`."""
+) -> tuple[list[PostRow], dict[int, dict], int | None]:
+    """Up to `want` posts the viewer may see, newest first, below `before_id`; and, when every
+    round was spent on hidden candidates, the position to resume from (else None)."""
     shown: list[PostRow] = []
     authors: dict[int, dict] = {}
     stale: list[int] = []
     count = want + 10
+    resume: int | None = None
     for _ in range(MAX_ROUNDS):
         candidates = _candidates(graph.viewer_id, graph.followees, before_id, count)
         if not candidates:
@@ -101,18 +103,21 @@ def _visible_rows(
         authors.update(_authors({r.author_id for r in rows.values()} - set(authors)))
         for post_id in candidates:
             row = rows.get(post_id)
-            if row is None or row.deleted_at is not None:
+            gone = row is None or row.deleted_at is not None
+            unfollowed = not gone and row.author_id not in graph.followees | {graph.viewer_id}
+            if gone or unfollowed:
                 stale.append(post_id)
             elif graph.allows(row, authors):
                 shown.append(row)
                 if len(shown) == want:
                     break
         if len(shown) == want or len(candidates) < count:
+            resume = None
             break
-        before_id = candidates[-1]
+        before_id = resume = candidates[-1]
     if stale:
         timelines.timeline_remove(graph.viewer_id, stale)
-    return shown, authors
+    return shown, authors, resume
 
 
 def _render(graph: Graph, rows: list[PostRow], authors: dict[int, dict]) -> list[dict]:
@@ -126,17 +131,17 @@ def feed_home_page(*, viewer_id: int, page: PageRequest, ranked: bool = False) -
     if ranked:
         return _ranked_page(graph, page)
     before_id = page.cursor.id if page.cursor is not None else None
-    rows, authors = _visible_rows(graph, before_id, page.limit + 1)
-    has_more = len(rows) > page.limit
-    rows = rows[: page.limit]
+    rows, authors, resume = _visible_rows(graph, before_id, page.limit + 1)
     next_cursor = None
-    if has_more:
-        last = rows[-1].id
-        next_cursor = encode_cursor(ts=timestamp_ms_of(last), id=last)
+    if len(rows) > page.limit:
+        rows = rows[: page.limit]
+        next_cursor = encode_cursor(ts=timestamp_ms_of(rows[-1].id), id=rows[-1].id)
+    elif resume is not None:
+        next_cursor = encode_cursor(ts=timestamp_ms_of(resume), id=resume)
     return {
         "posts": _render(graph, rows, authors),
         "next_cursor": next_cursor,
-        "has_more": has_more,
+        "has_more": next_cursor is not None,
     }
 
 
@@ -154,7 +159,7 @@ def _ranked_page(graph: Graph, page: PageRequest) -> dict:
     viewer_id = graph.viewer_id
     if page.cursor is None:
         window = int(time.time() * 1000)
-        rows, _ = _visible_rows(graph, None, settings.FEED_RANKED_WINDOW)
+        rows, _, _ = _visible_rows(graph, None, settings.FEED_RANKED_WINDOW)
         order = [row.id for row in rank(viewer_id=viewer_id, posts=rows, now_ms=window)]
         client.set(_window_key(viewer_id, window), orjson.dumps(order), ex=RANKED_WINDOW_TTL)
         start = 0

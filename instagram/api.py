@@ -44,14 +44,14 @@ class IdField(serializers.Field):
     default_error_messages = {"invalid": "Must be an ID: a string of digits."}
 
     def to_internal_value(self, data):
-        from instagram.ids import MAX_ID
+        from instagram.ids import parse_id_text
 
         if isinstance(data, bool) or not isinstance(data, str | int):
             self.fail("invalid")
-        text = str(data)
-        if not text.isdigit() or len(text) > 19 or not 0 < int(text) <= MAX_ID:
+        value = parse_id_text(str(data))
+        if value is None:
             self.fail("invalid")
-        return int(text)
+        return value
 
     def to_representation(self, value):
         return str(value)
@@ -59,8 +59,9 @@ class IdField(serializers.Field):
 
 def parse_id(raw: str, message: str = "Not found.") -> int:
     """An ID from a path segment; anything that cannot be one is a 404."""
-    from instagram.ids import MAX_ID
+    from instagram.ids import parse_id_text
 
-    if not raw.isdigit() or len(raw) > 19 or not 0 < int(raw) <= MAX_ID:
+    value = parse_id_text(raw)
+    if value is None:
         raise not_found(message)
-    return int(raw)
+    return value

@@ -44,6 +44,14 @@ DROP SEQUENCE IF EXISTS instagram_id_seq;
 """
 
 
+def parse_id_text(text: str) -> int | None:
+    """A positive 64-bit ID from its decimal text (ASCII digits only), else None."""
+    if not (0 < len(text) <= 19 and text.isascii() and text.isdigit()):
+        return None
+    value = int(text)
+    return value if 0 < value <= MAX_ID else None
+
+
 def shard_of_id_sql(column: str) -> str:
     """SQL for the logical shard carried by an ID-valued column of NEW."""
     return f"((NEW.{column} >> {SEQUENCE_BITS}) & {LOGICAL_SHARDS - 1})::integer"

@@ -20,6 +20,8 @@ from instagram.ids import MAX_ID
 
 CURSOR_VERSION = 1
 MAX_CURSOR_LENGTH = 256
+# Positions are milliseconds or microseconds since 1970: anything past year 2200 is forged.
+MAX_CURSOR_TS = 7_258_118_400_000_000
 
 T = TypeVar("T")
 
@@ -57,7 +59,9 @@ def decode_cursor(raw: str) -> Cursor:
     ts, id_text = data.get("ts"), data.get("id")
     if not isinstance(ts, int) or isinstance(ts, bool) or not isinstance(id_text, str):
         raise _invalid()
-    if not id_text.isdigit() or int(id_text) > MAX_ID or ts < 0:
+    if not (id_text.isascii() and id_text.isdigit()) or len(id_text) > 19:
+        raise _invalid()
+    if int(id_text) > MAX_ID or not 0 <= ts <= MAX_CURSOR_TS:
         raise _invalid()
     return Cursor(ts=ts, id=int(id_text))
 
@@ -66,7 +70,8 @@ def parse_page_request(params: Mapping[str, str]) -> PageRequest:
     raw_limit = params.get("limit")
     limit = settings.PAGINATION_DEFAULT_LIMIT
     if raw_limit not in (None, ""):
-        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= settings.PAGINATION_MAX_LIMIT:
+        valid = raw_limit.isascii() and raw_limit.isdigit() and len(raw_limit) <= 3
+        if not valid or not 1 <= int(raw_limit) <= settings.PAGINATION_MAX_LIMIT:
             raise ApiError(
                 400,
                 "invalid_limit",

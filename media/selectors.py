@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from instagram.errors import ApiError
-from instagram.ids import MAX_ID
+from instagram.ids import parse_id_text
 from instagram.sharding import alias_for_id, group_by_alias, shard_aliases
 from media.filters import FILTERS
 from media.models import Media, MediaKind, MediaNearDuplicate
@@ -17,10 +17,7 @@ MAX_ID_LENGTH = 19
 
 
 def parse_media_id(value: str | int) -> int | None:
-    text = str(value)
-    if not text.isdigit() or len(text) > MAX_ID_LENGTH or not 0 < int(text) <= MAX_ID:
-        return None
-    return int(text)
+    return parse_id_text(str(value))
 
 
 def media_get_for_uploader(*, viewer_id: int, media_id: str | int) -> Media:

@@ -15,7 +15,8 @@ def hashtags_in(text: str) -> list[str]:
     seen: dict[str, None] = {}
     for match in HASHTAG_RE.finditer(text):
         tag = unicodedata.normalize("NFKC", match.group(1)).casefold()
-        if any(ch.isalpha() for ch in tag):  # "#1" is a number, not a tag
+        # "#1" is a number, not a tag; normalising can lengthen a tag past what is stored.
+        if any(ch.isalpha() for ch in tag) and len(tag) <= 100:
             seen.setdefault(tag, None)
     return list(seen)
 

@@ -152,31 +152,85 @@ def _merged_newest(per_shard: list[list[int]], limit: int) -> list[int]:
     return list(heapq.merge(*per_shard, reverse=True))[:limit]
 
 
+PAGE_ROUNDS = 6
+
+
+def _visible_page(viewer_id: int | None, page: PageRequest, fetch) -> dict:
+    """A page of posts the viewer may see from candidates `fetch(before_id, count)` (newest
+    first). Filtering happens before paging, so `next_cursor` names the last post *shown* and
+    `has_more` means a visible post remains: neither reveals a post the viewer may not see.
+    """
+    before_id = page.cursor.id if page.cursor is not None else None
+    count = page.limit + 10
+    shown: list = []
+    access = AuthorAccess(viewer_id=viewer_id)
+    exhausted = False
+    for _ in range(PAGE_ROUNDS):
+        candidates = fetch(before_id, count)
+        rows = post_rows(viewer_id or 0, candidates)
+        new_authors = {row.author_id for row in rows.values()} - set(access.authors)
+        if new_authors:
+            more = author_access(viewer_id, new_authors)
+            access.authors.update(more.authors)
+            access.followed |= more.followed
+            access.hidden |= more.hidden
+        for post_id in candidates:
+            row = rows.get(post_id)
+            if row is not None and post_is_visible(row, access):
+                shown.append(row)
+                if len(shown) > page.limit:
+                    break
+        if len(shown) > page.limit:
+            break
+        if len(candidates) < count:
+            exhausted = True
+            break
+        before_id = candidates[-1]
+    next_cursor = None
+    if len(shown) > page.limit:
+        shown = shown[: page.limit]
+        next_cursor = encode_cursor(ts=timestamp_ms_of(shown[-1].id), id=shown[-1].id)
+    elif not exhausted and before_id is not None:
+        # Every round was spent on hidden posts: continue after the last one examined, so the
+        # client always makes progress (this names a hidden post's position, nothing more).
+        next_cursor = encode_cursor(ts=timestamp_ms_of(before_id), id=before_id)
+    return {
+        "posts": render_rows(viewer_id, shown, access),
+        "next_cursor": next_cursor,
+        "has_more": next_cursor is not None,
+    }
+
+
 def tag_posts_page(*, viewer_id: int | None, tag: str, page: PageRequest) -> dict:
     """A hashtag's posts newest first: one indexed query per shard, merged by ID."""
-    per_shard = []
-    for alias in shard_aliases():
-        rows = PostHashtag.objects.using(alias).filter(tag=tag)
-        if page.cursor is not None:
-            rows = rows.filter(post_id__lt=page.cursor.id)
-        per_shard.append(
-            list(rows.order_by("-post_id").values_list("post_id", flat=True)[: page.limit + 1])
-        )
-    candidates = _merged_newest(per_shard, page.limit + 1)
-    return _id_page(candidates, page, lambda ids: posts_visible_render(viewer_id, ids))
+
+    def fetch(before_id: int | None, count: int) -> list[int]:
+        per_shard = []
+        for alias in shard_aliases():
+            rows = PostHashtag.objects.using(alias).filter(tag=tag)
+            if before_id is not None:
+                rows = rows.filter(post_id__lt=before_id)
+            per_shard.append(
+                list(rows.order_by("-post_id").values_list("post_id", flat=True)[:count])
+            )
+        return _merged_newest(per_shard, count)
+
+    return _visible_page(viewer_id, page, fetch)
 
 
 def location_posts_page(*, viewer_id: int | None, location_id: int, page: PageRequest) -> dict:
-    per_shard = []
-    for alias in shard_aliases():
-        rows = Post.objects.using(alias).filter(
-            location_id=location_id, deleted_at__isnull=True, published_at__isnull=False
-        )
-        if page.cursor is not None:
-            rows = rows.filter(id__lt=page.cursor.id)
-        per_shard.append(list(rows.order_by("-id").values_list("id", flat=True)[: page.limit + 1]))
-    candidates = _merged_newest(per_shard, page.limit + 1)
-    return _id_page(candidates, page, lambda ids: posts_visible_render(viewer_id, ids))
+    def fetch(before_id: int | None, count: int) -> list[int]:
+        per_shard = []
+        for alias in shard_aliases():
+            rows = Post.objects.using(alias).filter(
+                location_id=location_id, deleted_at__isnull=True, published_at__isnull=False
+            )
+            if before_id is not None:
+                rows = rows.filter(id__lt=before_id)
+            per_shard.append(list(rows.order_by("-id").values_list("id", flat=True)[:count]))
+        return _merged_newest(per_shard, count)
+
+    return _visible_page(viewer_id, page, fetch)
 
 
 def saved_posts_page(*, viewer_id: int, page: PageRequest) -> dict:
@@ -260,10 +314,19 @@ def comments_render(viewer_id: int | None, comments: list[Comment]) -> list[dict
             .filter(comment_id__in=[c.id for c in comments], user_id=viewer_id)
             .values_list("comment_id", flat=True)
         )
+    shown = {
+        c.id for c in comments if c.author_id in access.authors and c.author_id not in access.hidden
+    }
+    # A reply to a hidden comment is hidden with it.
     return [
         _comment_body(c, access.authors[c.author_id], liked)
         for c in comments
-        if c.author_id in access.authors and c.author_id not in access.hidden
+        if c.id in shown
+        and (
+            c.parent_id is None
+            or c.parent_id in shown
+            or c.parent_id not in {x.id for x in comments}
+        )
     ]
 
 

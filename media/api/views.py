@@ -36,7 +36,10 @@ class StreamedUploadMixin:
     def upload_data(self, request):
         """The parsed form, or a 413 if the declared or streamed size is over the cap."""
         limit = getattr(settings, self.max_upload_bytes_setting)
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            raise ApiError(400, "invalid", "Content-Length must be a number.") from None
         if declared > limit + MULTIPART_OVERHEAD_BYTES:
             raise _too_large(limit)
         data = request.data

@@ -24,7 +24,8 @@ EXPIRE_BATCH = 500
 
 
 def media_mark_attached(*, uploader_id: int, media_ids: Iterable[int]) -> list[Media]:
-    """Attach the uploader's own, unexpired, not failed uploads (stops their expiry).
+    """Attach the uploader's own, unexpired, not failed, not yet attached uploads (stops their
+    expiry); an upload serves one post or story, so two concurrent posts cannot share it.
 
     Call it inside the post's or story's transaction on the uploader's shard (the author's):
     the rows are locked, and a 400 `invalid_media` rolls the whole write back.
@@ -38,7 +39,7 @@ def media_mark_attached(*, uploader_id: int, media_ids: Iterable[int]) -> list[M
             .select_for_update()
             .filter(id__in=ids, uploader_id=uploader_id, kind=MediaKind.POST)
             .exclude(status=MediaStatus.FAILED)
-            .filter(Q(attached_at__isnull=False) | Q(expires_at__gt=now))
+            .filter(attached_at__isnull=True, expires_at__gt=now)
             .order_by("id")
         )
         if len(rows) != len(ids):
@@ -53,12 +54,14 @@ def media_mark_attached(*, uploader_id: int, media_ids: Iterable[int]) -> list[M
 
 
 def media_release(*, uploader_id: int, media_ids: Iterable[int]) -> int:
-    """The post or story no longer uses these uploads: the next expiry sweep deletes them."""
+    """The post or story no longer uses these uploads: the expiry sweep deletes them once
+    MEDIA_RELEASE_GRACE_SECONDS have passed (so a deleted post can still be restored)."""
     alias = alias_for_id(uploader_id)
+    expires = timezone.now() + dt.timedelta(seconds=settings.MEDIA_RELEASE_GRACE_SECONDS)
     return (
         Media.objects.using(alias)
         .filter(id__in={int(media_id) for media_id in media_ids}, uploader_id=uploader_id)
-        .update(attached_at=None, expires_at=timezone.now())
+        .update(attached_at=None, expires_at=expires)
     )
 
 

@@ -154,7 +154,6 @@ def _metadata_json(media: Media, rendered: Rendered) -> bytes:
             "source_format": media.source_format,
             "filter_id": media.filter_id,
             "variants": {v.name: {"width": v.width, "height": v.height} for v in rendered.variants},
-            "sha256": media.sha256,
             "phash": f"{rendered.phash & ((1 << 64) - 1):016x}",
             "blurhash": rendered.blurhash,
         },

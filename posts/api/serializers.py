@@ -1,3 +1,5 @@
+import math
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -32,16 +34,33 @@ class AltTextField(serializers.Field):
         return value
 
 
+class MediaIdsField(serializers.ListField):
+    """A list of media IDs; anything that cannot be one is the contract's `invalid_media`."""
+
+    child = serializers.CharField(allow_blank=True, trim_whitespace=False)
+
+    def to_internal_value(self, data):
+        from instagram.errors import ApiError
+        from instagram.ids import parse_id_text
+
+        if not isinstance(data, list) or not all(isinstance(i, str | int) for i in data):
+            raise ApiError(400, "invalid_media", "media_ids must be a list of media IDs.")
+        ids = [parse_id_text(str(i)) if not isinstance(i, bool) else None for i in data]
+        if any(i is None for i in ids):
+            raise ApiError(400, "invalid_media", "media_ids must be a list of media IDs.")
+        return ids
+
+
 class PostCreateInputSerializer(serializers.Serializer):
-    media_ids = serializers.ListField(child=IdField(), max_length=100)
-    caption = serializers.CharField(required=False, allow_blank=True, default="", max_length=20000)
+    media_ids = MediaIdsField()
+    caption = serializers.CharField(required=False, allow_blank=True, default="")
     alt_text = AltTextField(required=False)
     tagged_users = serializers.ListField(child=IdField(), required=False, max_length=100)
     location_id = IdField(required=False, allow_null=True)
 
 
 class PostUpdateInputSerializer(serializers.Serializer):
-    caption = serializers.CharField(required=False, allow_blank=True, max_length=20000)
+    caption = serializers.CharField(required=False, allow_blank=True)
     alt_text = AltTextField(required=False)
 
 
@@ -50,10 +69,15 @@ class CommentInputSerializer(serializers.Serializer):
     parent_id = IdField(required=False, allow_null=True)
 
 
+def _finite(value: float) -> None:
+    if not math.isfinite(value):
+        raise serializers.ValidationError("Must be a finite number.")
+
+
 class LocationInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
-    lat = serializers.FloatField(min_value=-90, max_value=90)
-    lng = serializers.FloatField(min_value=-180, max_value=180)
+    lat = serializers.FloatField(min_value=-90, max_value=90, validators=[_finite])
+    lng = serializers.FloatField(min_value=-180, max_value=180, validators=[_finite])
 
 
 class PostCreatedSerializer(serializers.Serializer):

@@ -255,7 +255,7 @@ class LocationsApi(APIView):
         responses={200: s.LocationListSerializer},
     )
     def get(self, request):
-        query = request.query_params.get("q", "")[:100]
+        query = request.query_params.get("q", "")[:100].replace("\x00", "")
         return Response({"locations": selectors.locations_search(query=query)})
 
     @extend_schema(

@@ -6,6 +6,7 @@ from django.db import connections, transaction
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.selectors import blocked_either_way
 from instagram.errors import ApiError
 from instagram.sharding import alias_for_id
 from posts.models import COMMENT_MAX, MAX_MENTIONS, Comment, PostMention
@@ -43,7 +44,7 @@ def comment_create(
                 .filter(id=parent_id, post_id=post_id, deleted_at__isnull=True)
                 .first()
             )
-            if parent is None:
+            if parent is None or blocked_either_way(author.id, parent.author_id):
                 raise ApiError(400, "invalid_parent", "Reply to a comment on this post.")
             if parent.parent_id is not None:
                 raise ApiError(400, "invalid_parent", "Replies go one level deep.")

@@ -8,6 +8,7 @@ from enum import StrEnum
 from django.db import connections, transaction
 
 from accounts.models import User
+from accounts.selectors import blocked_either_way
 from instagram.errors import ApiError
 from instagram.outbox import outbox_enqueue, outbox_handler
 from instagram.sharding import alias_for_id
@@ -120,7 +121,11 @@ def _visible_comment_or_404(user: User, comment_id: int) -> Comment:
         .filter(id=comment_id, deleted_at__isnull=True)
         .first()
     )
-    if comment is None or post_get_visible(viewer_id=user.id, post_id=comment.post_id) is None:
+    if (
+        comment is None
+        or post_get_visible(viewer_id=user.id, post_id=comment.post_id) is None
+        or blocked_either_way(user.id, comment.author_id)
+    ):
         raise ApiError(404, "not_found", "Comment not found.")
     return comment
 

@@ -173,7 +173,6 @@ def post_create(
         )
         _index_rows(using, post, parsed)
         media_mark_attached(uploader_id=author.id, media_ids=media_ids)
-        _post_count_add(using, author.id, 1)
         post_publish_if_ready(post=post)
     return post
 
@@ -208,6 +207,8 @@ def post_publish_if_ready(*, post: Post) -> bool:
             .update(published_at=timezone.now())
         )
         if updated:
+            # The count shown to others counts published posts only.
+            _post_count_add(using, post.author_id, 1)
             post.published_at = timezone.now()
             for hook in post_published_hooks:
                 after_commit(lambda hook=hook: hook(post_id=post.id), using=using)
@@ -290,7 +291,8 @@ def post_delete(*, author: User, post_id: int) -> None:
         if not updated:
             return
         PostHashtag.objects.using(using).filter(post_id=post.id).delete()
-        _post_count_add(using, author.id, -1)
+        if post.published_at is not None:
+            _post_count_add(using, author.id, -1)
         media_ids = list(
             PostMedia.objects.using(using)
             .filter(post_id=post.id)
@@ -317,11 +319,16 @@ def post_restore(*, post_id: int) -> bool:
             [PostHashtag(post_id=post.id, tag=tag) for tag in parsed.hashtags],
             ignore_conflicts=True,
         )
-        _post_count_add(using, post.author_id, 1)
+        if post.published_at is not None:
+            _post_count_add(using, post.author_id, 1)
         media_ids = list(
             PostMedia.objects.using(using)
             .filter(post_id=post.id)
             .values_list("media_id", flat=True)
         )
-        media_mark_attached(uploader_id=post.author_id, media_ids=media_ids)
+        try:
+            media_mark_attached(uploader_id=post.author_id, media_ids=media_ids)
+        except ApiError:  # its media were already deleted: it cannot come back
+            transaction.set_rollback(True, using=using)
+            return False
     return True
