@@ -13,7 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import orjson
-from django.db.models import Q
+from django.db.models import F, Q, Window
+from django.db.models.functions import RowNumber
 
 from accounts.models import Following
 from accounts.selectors import blocked_among
@@ -346,16 +347,17 @@ def comments_page(*, viewer_id: int | None, post_id: int, page: PageRequest) -> 
     top = list(rows.order_by("id")[: page.limit + 1])
     has_more = len(top) > page.limit
     top = top[: page.limit]
+    # The first REPLIES_PER_COMMENT replies of each comment, cut in the database.
     replies = list(
         Comment.objects.using(alias)
         .filter(parent_id__in=[c.id for c in top], deleted_at__isnull=True)
+        .annotate(place=Window(RowNumber(), partition_by=[F("parent_id")], order_by=F("id").asc()))
+        .filter(place__lte=REPLIES_PER_COMMENT)
         .order_by("parent_id", "id")
     )
     grouped: dict[int, list[Comment]] = {}
     for reply in replies:
-        bucket = grouped.setdefault(reply.parent_id, [])
-        if len(bucket) < REPLIES_PER_COMMENT:
-            bucket.append(reply)
+        grouped.setdefault(reply.parent_id, []).append(reply)
     ordered = [c for parent in top for c in [parent, *grouped.get(parent.id, [])]]
     rendered = comments_render(viewer_id, ordered)
     next_cursor = None
