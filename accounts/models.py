@@ -138,7 +138,11 @@ class Follower(ShardedModel):
             models.UniqueConstraint(fields=["followee_id", "follower_id"], name="follower_once"),
         ]
         indexes = [
-            models.Index(fields=["followee_id", "-created_at", "-id"], name="follower_by_recent")
+            models.Index(fields=["followee_id", "-created_at", "-id"], name="follower_by_recent"),
+            # Fan-out reads a followee's followers in ID batches: an index-only scan.
+            models.Index(
+                fields=["followee_id", "id"], include=["follower_id"], name="follower_fanout"
+            ),
         ]
 
     def __str__(self) -> str:
