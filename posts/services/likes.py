@@ -40,6 +40,23 @@ def _change(using: str, sql: str, params: list) -> int | None:
     return row[0] if row else None
 
 
+def _like_count_after(using: str, *, user_id: int, post_id: int, delta: int) -> int:
+    """The post's like count after a like row changed by `delta` (0: unchanged): the count
+    moves in the same transaction, and the liker's index follows through the outbox."""
+    if not delta:
+        return _change(using, "SELECT like_count FROM posts_post WHERE id = %s", [post_id])
+    outbox_enqueue(
+        partition_id=post_id,
+        kind=LikeEvent.LIKED_POST_SYNC,
+        payload={"user_id": user_id, "post_id": post_id},
+    )
+    return _change(
+        using,
+        "UPDATE posts_post SET like_count = like_count + %s WHERE id = %s RETURNING like_count",
+        [delta, post_id],
+    )
+
+
 def post_like(*, user: User, post_id: int) -> LikeState:
     _visible_post_or_404(user, post_id)
     using = alias_for_id(post_id)
@@ -50,20 +67,9 @@ def post_like(*, user: User, post_id: int) -> LikeState:
             "ON CONFLICT DO NOTHING RETURNING id",
             [post_id, user.id],
         )
-        if inserted:
-            count = _change(
-                using,
-                "UPDATE posts_post SET like_count = like_count + 1 WHERE id = %s "
-                "RETURNING like_count",
-                [post_id],
-            )
-            outbox_enqueue(
-                partition_id=post_id,
-                kind=LikeEvent.LIKED_POST_SYNC,
-                payload={"user_id": user.id, "post_id": post_id},
-            )
-        else:
-            count = _change(using, "SELECT like_count FROM posts_post WHERE id = %s", [post_id])
+        count = _like_count_after(
+            using, user_id=user.id, post_id=post_id, delta=int(bool(inserted))
+        )
     return LikeState(like_count=count, viewer_has_liked=True)
 
 
@@ -72,20 +78,7 @@ def post_unlike(*, user: User, post_id: int) -> LikeState:
     using = alias_for_id(post_id)
     with transaction.atomic(using=using):
         deleted, _ = Like.objects.using(using).filter(post_id=post_id, user_id=user.id).delete()
-        if deleted:
-            count = _change(
-                using,
-                "UPDATE posts_post SET like_count = like_count - 1 WHERE id = %s "
-                "RETURNING like_count",
-                [post_id],
-            )
-            outbox_enqueue(
-                partition_id=post_id,
-                kind=LikeEvent.LIKED_POST_SYNC,
-                payload={"user_id": user.id, "post_id": post_id},
-            )
-        else:
-            count = _change(using, "SELECT like_count FROM posts_post WHERE id = %s", [post_id])
+        count = _like_count_after(using, user_id=user.id, post_id=post_id, delta=-deleted)
     return LikeState(like_count=count, viewer_has_liked=False)
 
 
