@@ -150,7 +150,12 @@ class Follower(ShardedModel):
 
 
 class FollowRequest(ShardedModel):
-    """A pending request to follow a private account, on the target's shard."""
+    """A request to follow a private account, on the target's shard.
+
+    Approving marks it (`approved_at`) and the outbox then creates the follow on the
+    requester's shard and removes the row; until then the marker makes a repeated follow answer
+    "following", and a withdrawal (unfollow) deletes it so the late approval does nothing.
+    """
 
     partition_key = "target_id"
 
@@ -158,6 +163,7 @@ class FollowRequest(ShardedModel):
     target_id = models.BigIntegerField()
     requester_id = models.BigIntegerField()
     created_at = models.DateTimeField(default=timezone.now)
+    approved_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

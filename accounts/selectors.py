@@ -176,7 +176,7 @@ def relationship(viewer_id: int | None, owner_id: int) -> Relationship:
         owner_side = owner_side.annotate(
             requested=Exists(
                 FollowRequest.objects.using(owner_alias).filter(
-                    target_id=owner_id, requester_id=viewer_id
+                    target_id=owner_id, requester_id=viewer_id, approved_at__isnull=True
                 )
             ),
             blocks_viewer=Exists(
@@ -339,5 +339,7 @@ def graph_list_for_viewer(
 
 
 def follow_requests_page(*, user_id: int, page: PageRequest) -> dict:
-    rows = FollowRequest.objects.using(alias_for_id(user_id)).filter(target_id=user_id)
+    rows = FollowRequest.objects.using(alias_for_id(user_id)).filter(
+        target_id=user_id, approved_at__isnull=True
+    )
     return _edge_page(rows, other="requester_id", viewer_id=user_id, page=page)

@@ -162,6 +162,13 @@ def follow_create(*, follower: User, followee_id: int) -> FollowStatus:
     target_alias = alias_for_id(followee_id)
     if target.is_private:
         requests = FollowRequest.objects.using(target_alias)
+        pending = (
+            requests.filter(target_id=followee_id, requester_id=follower.id)
+            .values_list("approved_at", flat=True)
+            .first()
+        )
+        if pending is not None:
+            return FollowStatus.FOLLOWING  # approved; the follow is being applied
         if requests.filter(target_id=followee_id, requester_id=follower.id).exists():
             return FollowStatus.REQUESTED
     rate_limit_enforce(
@@ -194,12 +201,12 @@ def follow_delete(*, follower: User, followee_id: int) -> None:
 def follow_request_approve(*, target: User, requester_id: int) -> None:
     using = alias_for_id(target.id)
     with transaction.atomic(using=using):
-        deleted, _ = (
+        approved = (
             FollowRequest.objects.using(using)
-            .filter(target_id=target.id, requester_id=requester_id)
-            .delete()
+            .filter(target_id=target.id, requester_id=requester_id, approved_at__isnull=True)
+            .update(approved_at=timezone.now())
         )
-        if not deleted:
+        if not approved:
             raise ApiError(404, "request_not_found", "No pending request from that user.")
         outbox_enqueue(
             partition_id=target.id,
@@ -211,7 +218,7 @@ def follow_request_approve(*, target: User, requester_id: int) -> None:
 def follow_request_deny(*, target: User, requester_id: int) -> None:
     deleted, _ = (
         FollowRequest.objects.using(alias_for_id(target.id))
-        .filter(target_id=target.id, requester_id=requester_id)
+        .filter(target_id=target.id, requester_id=requester_id, approved_at__isnull=True)
         .delete()
     )
     if not deleted:
@@ -302,9 +309,15 @@ def apply_follow_sync(payload: dict) -> None:
 
 @outbox_handler(GraphEvent.FOLLOW_APPROVED)
 def apply_follow_approved(payload: dict) -> None:
+    """Create the approved follow, unless it was withdrawn (the marker is gone) meanwhile."""
     follower_id, followee_id = payload["follower_id"], payload["followee_id"]
-    if user_get_active(user_id=follower_id) is not None and not blocked_either_way(
-        follower_id, followee_id
+    marker = FollowRequest.objects.using(alias_for_id(followee_id)).filter(
+        target_id=followee_id, requester_id=follower_id, approved_at__isnull=False
+    )
+    if (
+        marker.exists()
+        and user_get_active(user_id=follower_id) is not None
+        and not blocked_either_way(follower_id, followee_id)
     ):
         using = alias_for_id(follower_id)
         with transaction.atomic(using=using):
@@ -314,6 +327,7 @@ def apply_follow_approved(payload: dict) -> None:
                 _counter_add(using, follower_id, "following_count", 1)
                 _run_hooks(follow_started_hooks, follower_id, followee_id, using)
     follow_edge_sync(follower_id=follower_id, followee_id=followee_id)
+    marker.delete()
 
 
 @outbox_handler(GraphEvent.BLOCK_APPLIED)

@@ -22,7 +22,9 @@ def profile_update(*, user: User, **changes) -> User:
             setattr(user, field, value)
         user.save(update_fields=list(changes) or None)
     if went_public:
-        pending = FollowRequest.objects.using(alias_for_id(user.id)).filter(target_id=user.id)
+        pending = FollowRequest.objects.using(alias_for_id(user.id)).filter(
+            target_id=user.id, approved_at__isnull=True
+        )
         for requester_id in pending.values_list("requester_id", flat=True).iterator():
             follow_request_approve(target=user, requester_id=requester_id)
     return user

@@ -367,3 +367,39 @@ def test_concurrent_follows_and_unfollows_keep_counts_exact(make_user, settle, r
     assert _counts(star) == _rows(star) == (12, 0)
     assert all(_counts(fan) == _rows(fan) == (0, 1) for fan in fans)
     assert Block.objects.using("shard_1").count() == 0
+
+
+def test_following_again_before_an_approval_is_applied_answers_following(
+    make_user, client_for, settle, redis_client
+):
+    ann = make_user("ann", shard="shard_0")
+    cat = make_user("cat", shard="shard_1", private=True)
+    client_for(ann).post(f"/api/v1/users/{cat.id}/follow")
+    client_for(cat).post(f"/api/v1/accounts/me/follow_requests/{ann.id}/approve")
+
+    again = client_for(ann).post(f"/api/v1/users/{cat.id}/follow")  # before the relay
+    pending = client_for(cat).get("/api/v1/accounts/me/follow_requests").json()["users"]
+    settle()
+    profile = client_for(ann).get(f"/api/v1/users/{cat.id}").json()
+
+    assert again.json() == {"status": "following"}
+    assert pending == []
+    assert (profile["followed_by_viewer"], profile["follow_requested_by_viewer"]) == (True, False)
+    assert FollowRequest.objects.using("shard_1").count() == 0
+    assert _counts(cat) == _rows(cat) == (1, 0)
+
+
+def test_withdrawing_before_an_approval_is_applied_wins(
+    make_user, client_for, settle, redis_client
+):
+    ann = make_user("ann", shard="shard_0")
+    cat = make_user("cat", shard="shard_1", private=True)
+    client_for(ann).post(f"/api/v1/users/{cat.id}/follow")
+    client_for(cat).post(f"/api/v1/accounts/me/follow_requests/{ann.id}/approve")
+
+    client_for(ann).delete(f"/api/v1/users/{cat.id}/follow")  # before the relay
+    settle()
+
+    assert not is_following(ann.id, cat.id)
+    assert _counts(cat) == _rows(cat) == (0, 0)
+    assert _counts(ann) == _rows(ann) == (0, 0)
