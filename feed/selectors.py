@@ -14,16 +14,16 @@ from dataclasses import dataclass
 
 import orjson
 from django.conf import settings
+from django.db import connections
 
 from accounts.selectors import viewer_graph
 from feed import services, timelines
 from feed.ranking import rank
 from instagram.errors import ApiError
-from instagram.ids import timestamp_ms_of
+from instagram.ids import MAX_ID, timestamp_ms_of
 from instagram.pagination import PageRequest, encode_cursor
 from instagram.redis import get_redis
 from instagram.sharding import alias_for_id
-from posts.models import Post
 from posts.selectors import AUTHOR_FIELDS, PostRow, post_rows, post_rows_render, saved_among
 
 MAX_ROUNDS = 4
@@ -47,22 +47,29 @@ def _candidates(
             rebuilt = services.celebrity_rebuild(author_id=author_id)
             posts = [p for p in rebuilt if before_id is None or p < before_id][:count]
         found.update(posts)
-    own = Post.objects.using(alias_for_id(viewer_id)).filter(
-        author_id=viewer_id, deleted_at__isnull=True
-    )
-    if before_id is not None:
-        own = own.filter(id__lt=before_id)
-    found.update(own.order_by("-id").values_list("id", flat=True)[:count])
+    with connections[alias_for_id(viewer_id)].cursor() as cursor:
+        cursor.execute(_OWN_POSTS_SQL, [viewer_id, before_id or MAX_ID + 1, count])
+        found.update(row[0] for row in cursor.fetchall())
     return sorted(found, reverse=True)[:count]
 
 
-def _authors(user_ids: set[int]) -> dict[int, dict]:
-    from accounts.models import User
+_OWN_POSTS_SQL = (
+    "SELECT id FROM posts_post WHERE author_id = %s AND deleted_at IS NULL AND id < %s "
+    "ORDER BY id DESC LIMIT %s"
+)
 
+
+_AUTHORS_SQL = (
+    "SELECT " + ", ".join(AUTHOR_FIELDS) + " FROM accounts_user WHERE id = ANY(%s) AND is_active"
+)
+
+
+def _authors(user_ids: set[int]) -> dict[int, dict]:
     if not user_ids:
         return {}
-    rows = User.objects.filter(pk__in=user_ids, is_active=True).values(*AUTHOR_FIELDS)
-    return {row["id"]: row for row in rows}
+    with connections["default"].cursor() as cursor:
+        cursor.execute(_AUTHORS_SQL, [list(user_ids)])
+        return {row[0]: dict(zip(AUTHOR_FIELDS, row, strict=True)) for row in cursor.fetchall()}
 
 
 @dataclass

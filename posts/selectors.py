@@ -496,10 +496,13 @@ def post_rows_render(
 
 
 def saved_among(viewer_id: int, post_ids: list[int]) -> set[int]:
+    from django.db import connections
+
     if not post_ids:
         return set()
-    return set(
-        Save.objects.using(alias_for_id(viewer_id))
-        .filter(user_id=viewer_id, post_id__in=post_ids)
-        .values_list("post_id", flat=True)
-    )
+    with connections[alias_for_id(viewer_id)].cursor() as cursor:
+        cursor.execute(
+            "SELECT post_id FROM posts_save WHERE user_id = %s AND post_id = ANY(%s)",
+            [viewer_id, post_ids],
+        )
+        return {row[0] for row in cursor.fetchall()}
