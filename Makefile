@@ -19,9 +19,13 @@ $(STAMP): requirements.txt | $(PY)
 run: $(STAMP)
 	$(PY) -m instagram.devstack run
 
+TYPED := instagram accounts/services accounts/selectors.py posts/services posts/selectors.py \
+	feed media/services media/selectors.py
+
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	INSTAGRAM_TESTING=1 $(VENV)/bin/mypy $(TYPED)
 	$(PY) -m instagram.devstack exec -- $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 smoke: $(STAMP)
@@ -30,6 +34,7 @@ smoke: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	INSTAGRAM_TESTING=1 $(VENV)/bin/mypy $(TYPED)
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format .

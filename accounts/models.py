@@ -51,7 +51,7 @@ class User(AbstractUser):
     # Fan-out skips followers inactive for a while; touched at most once an hour.
     last_active_at = models.DateTimeField(default=timezone.now, db_index=True)
 
-    objects = UserManager()
+    objects = UserManager()  # type: ignore[misc]  # the stubs declare it a ClassVar
 
     class Meta:
         db_table = "accounts_user"

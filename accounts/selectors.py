@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import Exists, Q
 
@@ -188,7 +189,7 @@ def relationship(viewer_id: int | None, owner_id: int) -> Relationship:
         "following_count": 0,
         "post_count": 0,
     }
-    counts = {
+    counts: dict[str, Any] = {
         "follower_count": row["follower_count"],
         "following_count": row["following_count"],
         "post_count": row["post_count"],
@@ -215,9 +216,9 @@ def relationship(viewer_id: int | None, owner_id: int) -> Relationship:
     return Relationship(
         **counts,
         followed_by_viewer=flags["follows"],
-        requested_by_viewer=row.get("requested", False),
+        requested_by_viewer=bool(row.get("requested", False)),
         blocked_by_viewer=flags["blocks"],
-        blocks_viewer=row.get("blocks_viewer", False),
+        blocks_viewer=bool(row.get("blocks_viewer", False)),
     )
 
 
@@ -332,10 +333,10 @@ def graph_list_for_viewer(
         return None
     alias = alias_for_id(owner_id)
     if direction == "followers":
-        rows = Follower.objects.using(alias).filter(followee_id=owner_id)
-        return _edge_page(rows, other="follower_id", viewer_id=viewer_id, page=page)
-    rows = Following.objects.using(alias).filter(follower_id=owner_id)
-    return _edge_page(rows, other="followee_id", viewer_id=viewer_id, page=page)
+        followers = Follower.objects.using(alias).filter(followee_id=owner_id)
+        return _edge_page(followers, other="follower_id", viewer_id=viewer_id, page=page)
+    following = Following.objects.using(alias).filter(follower_id=owner_id)
+    return _edge_page(following, other="followee_id", viewer_id=viewer_id, page=page)
 
 
 def follow_requests_page(*, user_id: int, page: PageRequest) -> dict:

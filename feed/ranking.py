@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from typing import TypeVar
 
 from accounts.selectors import close_friend_ids
 from instagram.ids import timestamp_ms_of
 from instagram.sharding import alias_for_id
 from posts.models import LikedPost, Post
-from posts.selectors import posts_fetch
+from posts.selectors import PostRow, posts_fetch
+
+T = TypeVar("T", Post, PostRow)
 
 RECENT_LIKES = 500
 CLOSE_FRIEND_WEIGHT = 10.0
@@ -41,7 +44,9 @@ def _engagement(viewer_id: int) -> tuple[Counter, Counter]:
     return by_author, by_tag
 
 
-def score(post: Post, *, now_ms: int, likes_of_author: int, close: bool, tags: Counter) -> float:
+def score(
+    post: Post | PostRow, *, now_ms: int, likes_of_author: int, close: bool, tags: Counter
+) -> float:
     relationship = (1.0 + likes_of_author) * (CLOSE_FRIEND_WEIGHT if close else 1.0)
     interest = 1.0 + 0.5 * sum(1 for tag in post.hashtags if tags[tag])
     age_hours = max(now_ms - timestamp_ms_of(post.id), 0) / 3_600_000
@@ -50,7 +55,7 @@ def score(post: Post, *, now_ms: int, likes_of_author: int, close: bool, tags: C
     return relationship * interest * recency * popularity
 
 
-def rank(*, viewer_id: int, posts: list[Post], now_ms: int) -> list[Post]:
+def rank(*, viewer_id: int, posts: list[T], now_ms: int) -> list[T]:
     """Highest score first; ties broken by newest, so the order is deterministic."""
     by_author, by_tag = _engagement(viewer_id)
     close = close_friend_ids(viewer_id)

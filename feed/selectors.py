@@ -110,10 +110,10 @@ def _visible_rows(
         authors.update(_authors({r.author_id for r in rows.values()} - set(authors)))
         for post_id in candidates:
             row = rows.get(post_id)
-            gone = row is None or row.deleted_at is not None
-            unfollowed = not gone and row.author_id not in graph.followees | {graph.viewer_id}
-            if gone or unfollowed:
-                stale.append(post_id)
+            if row is None or row.deleted_at is not None:
+                stale.append(post_id)  # deleted
+            elif row.author_id not in graph.followees and row.author_id != graph.viewer_id:
+                stale.append(post_id)  # unfollowed since it was pushed
             elif graph.allows(row, authors):
                 shown.append(row)
                 if len(shown) == want:
@@ -177,9 +177,9 @@ def _ranked_page(graph: Graph, page: PageRequest) -> dict:
             raise ApiError(400, "invalid_cursor", "This ranked feed has expired; start again.")
         order = orjson.loads(raw)
     chosen = order[start : start + page.limit]
-    rows = post_rows(viewer_id, chosen)
-    authors = _authors({row.author_id for row in rows.values()})
-    visible = [rows[i] for i in chosen if i in rows and graph.allows(rows[i], authors)]
+    found = post_rows(viewer_id, chosen)
+    authors = _authors({row.author_id for row in found.values()})
+    visible = [found[i] for i in chosen if i in found and graph.allows(found[i], authors)]
     end = start + len(chosen)
     has_more = end < len(order)
     return {

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 from django.conf import settings
 from django.db import connections
 from django.http import HttpResponse, JsonResponse
@@ -27,8 +30,8 @@ def _check_broker() -> None:
 
 
 def readiness() -> dict[str, str]:
-    checks = {
-        f"database:{alias}": (lambda a=alias: _check_database(a)) for alias in settings.DATABASES
+    checks: dict[str, Callable[[], None]] = {
+        f"database:{alias}": partial(_check_database, alias) for alias in settings.DATABASES
     }
     checks["redis"] = _check_redis
     checks["broker"] = _check_broker

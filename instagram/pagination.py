@@ -67,9 +67,9 @@ def decode_cursor(raw: str) -> Cursor:
 
 
 def parse_page_request(params: Mapping[str, str]) -> PageRequest:
-    raw_limit = params.get("limit")
+    raw_limit = params.get("limit") or ""
     limit = settings.PAGINATION_DEFAULT_LIMIT
-    if raw_limit not in (None, ""):
+    if raw_limit:
         valid = raw_limit.isascii() and raw_limit.isdigit() and len(raw_limit) <= 3
         if not valid or not 1 <= int(raw_limit) <= settings.PAGINATION_MAX_LIMIT:
             raise ApiError(
@@ -78,8 +78,8 @@ def parse_page_request(params: Mapping[str, str]) -> PageRequest:
                 f"limit must be a whole number from 1 to {settings.PAGINATION_MAX_LIMIT}.",
             )
         limit = int(raw_limit)
-    raw_cursor = params.get("cursor")
-    cursor = decode_cursor(raw_cursor) if raw_cursor not in (None, "") else None
+    raw_cursor = params.get("cursor") or ""
+    cursor = decode_cursor(raw_cursor) if raw_cursor else None
     return PageRequest(limit=limit, cursor=cursor)
 
 

@@ -187,7 +187,8 @@ class ShardRouter:
 
 
 def _tables() -> tuple[set[str], set[str]]:
-    sharded, global_ = set(), set()
+    sharded: set[str] = set()
+    global_: set[str] = set()
     for model in apps.get_models(include_auto_created=True):
         (sharded if is_sharded(model) else global_).add(model._meta.db_table)
     return sharded, global_

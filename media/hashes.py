@@ -101,7 +101,8 @@ def blurhash_of(image: Image.Image) -> str:
     small = _fit(image, BLURHASH_MAX_SIDE).convert("RGB")
     width, height = small.size
     cx, cy = BLURHASH_COMPONENTS
-    lin = [tuple(_SRGB_TO_LINEAR[c] for c in pixel) for pixel in small.getdata()]
+    raw = small.tobytes()
+    lin = [tuple(_SRGB_TO_LINEAR[c] for c in raw[i : i + 3]) for i in range(0, len(raw), 3)]
     cos_x = [[math.cos(math.pi * i * x / width) for x in range(width)] for i in range(cx)]
     cos_y = [[math.cos(math.pi * j * y / height) for y in range(height)] for j in range(cy)]
     # rows[y][i] = sum over x of cos_x[i][x] * pixel(x, y), per channel

@@ -246,7 +246,9 @@ def _to_srgb(image: Image.Image, icc_profile: bytes | None) -> Image.Image:
     if icc_profile:
         try:
             source = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile))
-            return ImageCms.profileToProfile(image, source, _srgb(), outputMode="RGB")
+            converted = ImageCms.profileToProfile(image, source, _srgb(), outputMode="RGB")
+            if converted is not None:
+                return converted
         except (ImageCms.PyCMSError, OSError, ValueError):
             pass  # an unusable profile: the pixels are taken as sRGB
     return image if image.mode == "RGB" else image.convert("RGB")

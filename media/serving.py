@@ -13,6 +13,6 @@ def serve_media(request, path: str):
     """Variants and metadata with their cache headers; originals are private: 404."""
     if is_original(path):
         raise Http404("Not found.")
-    response = serve(request, path, document_root=settings.MEDIA_ROOT)
+    response = serve(request, path, document_root=str(settings.MEDIA_ROOT))
     response["Cache-Control"] = cache_control_for(path)
     return response

@@ -15,7 +15,7 @@ import struct
 import warnings
 import zlib
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import IO
 
 from PIL import Image, UnidentifiedImageError
 
@@ -111,7 +111,7 @@ def sniff(head: bytes) -> ImageKind | None:
 
 
 def inspect_image(
-    fp: BinaryIO, *, size: int, max_pixels: int, max_metadata_bytes: int
+    fp: IO[bytes], *, size: int, max_pixels: int, max_metadata_bytes: int
 ) -> Inspection:
     """Validate an upload of `size` bytes without decoding it; raise `ImageRejected` if bad."""
     if size == 0:
@@ -129,7 +129,7 @@ def inspect_image(
     return Inspection(kind=kind, width=width, height=height, metadata_bytes=metadata_bytes)
 
 
-def read_header_size(fp: BinaryIO, kind: ImageKind, *, max_pixels: int) -> tuple[int, int]:
+def read_header_size(fp: IO[bytes], kind: ImageKind, *, max_pixels: int) -> tuple[int, int]:
     """Dimensions from the header (Pillow opens lazily), refused above `max_pixels`."""
     fp.seek(0)
     try:
@@ -147,7 +147,7 @@ def read_header_size(fp: BinaryIO, kind: ImageKind, *, max_pixels: int) -> tuple
     return width, height
 
 
-def open_image(fp: BinaryIO, kind: ImageKind) -> Image.Image:
+def open_image(fp: IO[bytes], kind: ImageKind) -> Image.Image:
     """Pillow's lazy open limited to one format.
 
     Our own pixel cap (checked by the callers) replaces Pillow's bomb warning; Pillow's hard
@@ -160,7 +160,7 @@ def open_image(fp: BinaryIO, kind: ImageKind) -> Image.Image:
         return Image.open(fp, formats=[kind.pillow_format])
 
 
-def _scan_for_markup(fp: BinaryIO) -> None:
+def _scan_for_markup(fp: IO[bytes]) -> None:
     fp.seek(0)
     tail = b""
     while block := fp.read(CHUNK):
@@ -170,14 +170,14 @@ def _scan_for_markup(fp: BinaryIO) -> None:
         tail = window[-_OVERLAP:]
 
 
-def _read_exact(fp: BinaryIO, count: int) -> bytes:
+def _read_exact(fp: IO[bytes], count: int) -> bytes:
     data = fp.read(count)
     if len(data) != count:
         raise InvalidImage("The image is truncated.")
     return data
 
 
-def _walk_jpeg(fp: BinaryIO, size: int) -> int:
+def _walk_jpeg(fp: IO[bytes], size: int) -> int:
     """Marker segments up to the first scan, then an end-of-image marker after it."""
     fp.seek(2)
     metadata = 0
@@ -216,7 +216,7 @@ def _walk_jpeg(fp: BinaryIO, size: int) -> int:
 _PNG_METADATA = {b"tEXt", b"zTXt", b"iTXt", b"eXIf", b"iCCP"}
 
 
-def _walk_png(fp: BinaryIO, size: int) -> int:
+def _walk_png(fp: IO[bytes], size: int) -> int:
     """Every chunk with its CRC, IHDR first, IEND last and nothing after it."""
     fp.seek(8)
     metadata = 0
@@ -247,7 +247,7 @@ def _walk_png(fp: BinaryIO, size: int) -> int:
             return metadata
 
 
-def _walk_webp(fp: BinaryIO, size: int) -> int:
+def _walk_webp(fp: IO[bytes], size: int) -> int:
     fp.seek(4)
     riff_size = struct.unpack("<I", _read_exact(fp, 4))[0]
     if riff_size + 8 > size or riff_size % 2:
@@ -275,7 +275,7 @@ def _walk_webp(fp: BinaryIO, size: int) -> int:
     return metadata
 
 
-def _walk_heif(fp: BinaryIO, size: int) -> int:
+def _walk_heif(fp: IO[bytes], size: int) -> int:
     """Top-level ISO-BMFF boxes must tile the file exactly."""
     fp.seek(0)
     position = 0

@@ -11,6 +11,7 @@ import datetime as dt
 import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import cast
 
 import orjson
 from django.db.models import F, Q, Window
@@ -76,7 +77,7 @@ def author_access(
     return access
 
 
-def post_is_visible(post: Post, access: AuthorAccess) -> bool:
+def post_is_visible(post: Post | PostRow, access: AuthorAccess) -> bool:
     if post.deleted_at is not None or not access.may_see(post.author_id):
         return False
     return post.published_at is not None or post.author_id == access.viewer_id
@@ -357,7 +358,7 @@ def comments_page(*, viewer_id: int | None, post_id: int, page: PageRequest) -> 
     )
     grouped: dict[int, list[Comment]] = {}
     for reply in replies:
-        grouped.setdefault(reply.parent_id, []).append(reply)
+        grouped.setdefault(cast(int, reply.parent_id), []).append(reply)
     ordered = [c for parent in top for c in [parent, *grouped.get(parent.id, [])]]
     rendered = comments_render(viewer_id, ordered)
     next_cursor = None
@@ -483,7 +484,7 @@ def post_rows_render(
                 "caption": row.caption,
                 "hashtags": row.hashtags,
                 "mentions": row.mentions,
-                "location": locations.get(row.location_id),
+                "location": locations.get(row.location_id) if row.location_id else None,
                 "like_count": row.like_count,
                 "comment_count": row.comment_count,
                 "created_at": row.created_at,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
+from functools import partial
 
 from django.conf import settings
 from django.db import connections, transaction
@@ -94,9 +95,7 @@ def _insert_edge(
 
 def _run_hooks(hooks: list, follower_id: int, followee_id: int, using: str) -> None:
     for hook in hooks:
-        after_commit(
-            lambda hook=hook: hook(follower_id=follower_id, followee_id=followee_id), using=using
-        )
+        after_commit(partial(hook, follower_id=follower_id, followee_id=followee_id), using=using)
 
 
 def _following_add(follower_id: int, followee_id: int) -> bool:
@@ -394,8 +393,10 @@ def graph_bulk_import(*, edges: list[tuple[int, int]]) -> None:
         by_followee.setdefault(alias_for_id(followee_id), []).append(
             Follower(followee_id=followee_id, follower_id=follower_id, created_at=now)
         )
-    for using, rows in by_follower.items():
-        Following.objects.using(using).bulk_create(rows, ignore_conflicts=True, batch_size=2000)
-    for using, rows in by_followee.items():
-        Follower.objects.using(using).bulk_create(rows, ignore_conflicts=True, batch_size=2000)
+    for using, following in by_follower.items():
+        Following.objects.using(using).bulk_create(
+            following, ignore_conflicts=True, batch_size=2000
+        )
+    for using, followers in by_followee.items():
+        Follower.objects.using(using).bulk_create(followers, ignore_conflicts=True, batch_size=2000)
     counters_recount(user_ids=sorted(users))

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 from django.conf import settings
 from django.db import connections, transaction
-from django.db.models import Q, Value
+from django.db.models import Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -143,7 +143,7 @@ def media_access_flush(*, now: dt.datetime | None = None) -> int:
     return updated
 
 
-def _tier_targets(alias: str, now: dt.datetime) -> dict[str, object]:
+def _tier_targets(alias: str, now: dt.datetime) -> dict[str, QuerySet[Media]]:
     policy = settings.MEDIA_TIER_POLICY
     warm_before = now - dt.timedelta(days=policy["warm_after_days"])
     cold_before = now - dt.timedelta(days=policy["cold_after_days"])

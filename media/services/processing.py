@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from functools import partial
+from typing import TYPE_CHECKING, BinaryIO, cast
 
 import orjson
 from django.conf import settings
@@ -44,7 +45,7 @@ def _after_processed(*, alias: str, media: Media) -> None:
         .values_list("id", flat=True)
     )
     for hook in media_processed_hooks:
-        after_commit(lambda hook=hook: hook(media_ids=ids), using=alias)
+        after_commit(partial(hook, media_ids=ids), using=alias)
 
 
 def media_process(*, media_id: int) -> Media | None:
@@ -71,7 +72,7 @@ def media_process(*, media_id: int) -> Media | None:
     try:
         with store.open(f"{media.storage_prefix}/{media.original_name}") as fp:
             rendered = render(
-                fp,
+                cast(BinaryIO, fp),
                 KINDS[media.source_format],
                 variants=variants,
                 filter_id=media.filter_id,
@@ -187,7 +188,7 @@ def media_near_duplicates_record(*, media: Media) -> list[MediaNearDuplicate]:
             .values_list("id", "uploader_id", "phash")[:NEAR_DUPLICATE_CANDIDATES]
         )
         for other_id, other_uploader_id, other_phash in candidates:
-            distance = hamming_distance(media.phash, other_phash)
+            distance = hamming_distance(cast(int, media.phash), cast(int, other_phash))
             if distance <= limit:
                 found.append(
                     MediaNearDuplicate(

@@ -68,7 +68,11 @@ def comment_delete(*, user: User, comment_id: int) -> None:
     using = alias_for_id(comment_id)
     comment = Comment.objects.using(using).filter(id=comment_id, deleted_at__isnull=True).first()
     post = Post.objects.using(using).filter(id=comment.post_id).first() if comment else None
-    if comment is None or post_get_visible(viewer_id=user.id, post_id=comment.post_id) is None:
+    if (
+        comment is None
+        or post is None
+        or post_get_visible(viewer_id=user.id, post_id=comment.post_id) is None
+    ):
         raise ApiError(404, "not_found", "Comment not found.")
     if user.id not in (comment.author_id, post.author_id):
         raise ApiError(403, "permission_denied", "Only the comment's or the post's author can.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from django.db import connections, transaction
 
@@ -33,7 +34,7 @@ def _visible_post_or_404(user: User, post_id: int):
     return post
 
 
-def _change(using: str, sql: str, params: list) -> int | None:
+def _change(using: str, sql: str, params: list) -> Any:
     with connections[using].cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()

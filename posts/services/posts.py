@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import partial
 
 from django.conf import settings
 from django.db import connections, transaction
@@ -211,7 +212,7 @@ def post_publish_if_ready(*, post: Post) -> bool:
             _post_count_add(using, post.author_id, 1)
             post.published_at = timezone.now()
             for hook in post_published_hooks:
-                after_commit(lambda hook=hook: hook(post_id=post.id), using=using)
+                after_commit(partial(hook, post_id=post.id), using=using)
     return bool(updated)
 
 
@@ -258,7 +259,7 @@ def post_update(
         )
     with transaction.atomic(using=using):
         if parsed is not None:
-            post.caption = caption
+            post.caption = caption or ""
             post.hashtags = parsed.hashtags
             post.mentions = parsed.mentions
             PostHashtag.objects.using(using).filter(post_id=post.id).delete()
@@ -300,7 +301,7 @@ def post_delete(*, author: User, post_id: int) -> None:
         )
         media_release(uploader_id=author.id, media_ids=media_ids)
         for hook in post_deleted_hooks:
-            after_commit(lambda hook=hook: hook(post_id=post.id), using=using)
+            after_commit(partial(hook, post_id=post.id), using=using)
 
 
 def post_restore(*, post_id: int) -> bool:
