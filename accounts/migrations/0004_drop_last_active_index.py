@@ -5,15 +5,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0003_follow_request_approved_at'),
+        ("accounts", "0003_follow_request_approved_at"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='user',
-            name='last_active_at',
+            model_name="user",
+            name="last_active_at",
             field=models.DateTimeField(default=django.utils.timezone.now),
         ),
     ]
