@@ -6,14 +6,13 @@ from collections.abc import Iterable
 
 from instagram.errors import ApiError
 from instagram.ids import parse_id_text
-from instagram.sharding import alias_for_id, group_by_alias, shard_aliases
+from instagram.sharding import alias_for_id, shard_aliases
 from media.filters import FILTERS
 from media.models import Media, MediaKind, MediaNearDuplicate
 from media.storage import public_url
 
 POST_URL_SIZES = ("1080", "640", "320", "150")
 PROFILE_URL_SIZES = ("320", "150")
-MAX_ID_LENGTH = 19
 
 
 def parse_media_id(value: str | int) -> int | None:
@@ -29,14 +28,6 @@ def media_get_for_uploader(*, viewer_id: int, media_id: str | int) -> Media:
     if media is None or media.uploader_id != viewer_id:
         raise ApiError(404, "not_found", "Not found.")
     return media
-
-
-def media_get_many(*, media_ids: Iterable[int]) -> dict[int, Media]:
-    """Media by id across shards: one query per shard, never one per row."""
-    found: dict[int, Media] = {}
-    for alias, ids in group_by_alias(int(i) for i in media_ids).items():
-        found.update({m.id: m for m in Media.objects.using(alias).filter(id__in=ids)})
-    return found
 
 
 def media_urls(media: Media) -> dict[str, str]:

@@ -25,6 +25,10 @@ def _post_id(raw: str) -> int:
     return parse_id(raw, "Post not found.")
 
 
+def _like_body(state) -> dict:
+    return {"like_count": state.like_count, "viewer_has_liked": state.viewer_has_liked}
+
+
 def _or_404(body, message: str = "Post not found."):
     if body is None:
         raise not_found(message)
@@ -98,18 +102,14 @@ class PostLikeApi(APIView):
     )
     def post(self, request, post_id: str):
         state = likes.post_like(user=request.user, post_id=_post_id(post_id))
-        return Response(
-            {"like_count": state.like_count, "viewer_has_liked": state.viewer_has_liked}
-        )
+        return Response(_like_body(state))
 
     @extend_schema(
         request=None, responses={200: s.LikeStateSerializer, **error_responses(401, 404)}
     )
     def delete(self, request, post_id: str):
         state = likes.post_unlike(user=request.user, post_id=_post_id(post_id))
-        return Response(
-            {"like_count": state.like_count, "viewer_has_liked": state.viewer_has_liked}
-        )
+        return Response(_like_body(state))
 
 
 class PostLikersApi(APIView):
@@ -176,18 +176,14 @@ class CommentLikeApi(APIView):
     )
     def post(self, request, comment_id: str):
         state = likes.comment_like(user=request.user, comment_id=parse_id(comment_id))
-        return Response(
-            {"like_count": state.like_count, "viewer_has_liked": state.viewer_has_liked}
-        )
+        return Response(_like_body(state))
 
     @extend_schema(
         request=None, responses={200: s.LikeStateSerializer, **error_responses(401, 404)}
     )
     def delete(self, request, comment_id: str):
         state = likes.comment_unlike(user=request.user, comment_id=parse_id(comment_id))
-        return Response(
-            {"like_count": state.like_count, "viewer_has_liked": state.viewer_has_liked}
-        )
+        return Response(_like_body(state))
 
 
 class PostSaveApi(APIView):
