@@ -16,7 +16,6 @@ import orjson
 from django.conf import settings
 from django.db import connections
 
-from accounts.selectors import viewer_graph
 from feed import services, timelines
 from feed.ranking import rank
 from instagram.errors import ApiError
@@ -27,19 +26,19 @@ from instagram.sharding import alias_for_id
 from posts.selectors import AUTHOR_FIELDS, PostRow, post_rows, post_rows_render, saved_among
 
 MAX_ROUNDS = 4
+CANDIDATE_SLACK = 3  # candidates read beyond a page, for the odd one hidden since it was pushed
 RANKED_WINDOW_TTL = 30 * 60
 
 
-def _candidates(
-    viewer_id: int, followees: set[int], before_id: int | None, count: int
-) -> list[int]:
+def _candidates(graph: Graph, before_id: int | None, count: int) -> list[int]:
     """The newest `count` post IDs below `before_id` from every source, deduplicated."""
-    ids = timelines.timeline_read(viewer_id, before_id=before_id, count=count)
+    ids, celebrities = timelines.timeline_read(
+        graph.viewer_id, before_id=before_id, count=count, followees=graph.followees
+    )
     if ids is None:
-        services.timeline_rebuild(user_id=viewer_id)
-        ids = timelines.timeline_read(viewer_id, before_id=before_id, count=count) or []
-    found = set(ids)
-    celebrities = timelines.celebrities_among(sorted(followees))
+        services.timeline_rebuild(user_id=graph.viewer_id)
+        ids, _ = timelines.timeline_read(graph.viewer_id, before_id=before_id, count=count)
+    found = set(ids or [])
     for author_id, posts in timelines.celebrity_posts(
         celebrities, before_id=before_id, count=count
     ).items():
@@ -47,9 +46,12 @@ def _candidates(
             rebuilt = services.celebrity_rebuild(author_id=author_id)
             posts = [p for p in rebuilt if before_id is None or p < before_id][:count]
         found.update(posts)
-    with connections[alias_for_id(viewer_id)].cursor() as cursor:
-        cursor.execute(_OWN_POSTS_SQL, [viewer_id, before_id or MAX_ID + 1, count])
-        found.update(row[0] for row in cursor.fetchall())
+    if before_id is None and graph.own_newest is not None:
+        found.update(graph.own_newest[:count])  # read with the graph
+    else:
+        with connections[alias_for_id(graph.viewer_id)].cursor() as cursor:
+            cursor.execute(_OWN_POSTS_SQL, [graph.viewer_id, before_id or MAX_ID + 1, count])
+            found.update(row[0] for row in cursor.fetchall())
     return sorted(found, reverse=True)[:count]
 
 
@@ -57,6 +59,26 @@ _OWN_POSTS_SQL = (
     "SELECT id FROM posts_post WHERE author_id = %s AND deleted_at IS NULL AND id < %s "
     "ORDER BY id DESC LIMIT %s"
 )
+# Who the viewer follows, whom they blocked, and their own newest posts: one query on their
+# shard (kind 1, 2 and 3).
+_GRAPH_SQL = (
+    "SELECT 1, followee_id FROM accounts_following WHERE follower_id = %(viewer)s "
+    "UNION ALL SELECT 2, blocked_id FROM accounts_block WHERE blocker_id = %(viewer)s "
+    "UNION ALL (SELECT 3, id FROM posts_post WHERE author_id = %(viewer)s "
+    "AND deleted_at IS NULL ORDER BY id DESC LIMIT %(count)s)"
+)
+
+
+def _viewer_graph(viewer_id: int, own_count: int) -> Graph:
+    with connections[alias_for_id(viewer_id)].cursor() as cursor:
+        cursor.execute(_GRAPH_SQL, {"viewer": viewer_id, "count": own_count})
+        rows = cursor.fetchall()
+    return Graph(
+        viewer_id=viewer_id,
+        followees={u for kind, u in rows if kind == 1},
+        blocked={u for kind, u in rows if kind == 2},
+        own_newest=sorted((u for kind, u in rows if kind == 3), reverse=True),
+    )
 
 
 _AUTHORS_SQL = (
@@ -77,15 +99,16 @@ class Graph:
     viewer_id: int
     followees: set[int]
     blocked: set[int]  # by the viewer; blocks of the viewer come with each post row
+    own_newest: list[int] | None = None  # the viewer's newest posts, when read with the graph
 
     def allows(self, row: PostRow, authors: dict[int, dict]) -> bool:
         """May the viewer see this post in the feed, by the graph as it is right now?"""
-        if row.deleted_at is not None or row.author_id not in authors:
+        if row.deleted or row.author_id not in authors:
             return False
         if row.author_id == self.viewer_id:
             return True
         return (
-            row.published_at is not None
+            row.published
             and row.author_id in self.followees
             and row.author_id not in self.blocked
             and not row.author_blocks_viewer
@@ -100,17 +123,17 @@ def _visible_rows(
     shown: list[PostRow] = []
     authors: dict[int, dict] = {}
     stale: list[int] = []
-    count = want + 10
+    count = want + CANDIDATE_SLACK
     resume: int | None = None
     for _ in range(MAX_ROUNDS):
-        candidates = _candidates(graph.viewer_id, graph.followees, before_id, count)
+        candidates = _candidates(graph, before_id, count)
         if not candidates:
             break
         rows = post_rows(graph.viewer_id, candidates)
         authors.update(_authors({r.author_id for r in rows.values()} - set(authors)))
         for post_id in candidates:
             row = rows.get(post_id)
-            if row is None or row.deleted_at is not None:
+            if row is None or row.deleted:
                 stale.append(post_id)  # deleted
             elif row.author_id not in graph.followees and row.author_id != graph.viewer_id:
                 stale.append(post_id)  # unfollowed since it was pushed
@@ -133,10 +156,10 @@ def _render(graph: Graph, rows: list[PostRow], authors: dict[int, dict]) -> list
 
 
 def feed_home_page(*, viewer_id: int, page: PageRequest, ranked: bool = False) -> dict:
-    followees, blocked = viewer_graph(viewer_id)
-    graph = Graph(viewer_id=viewer_id, followees=followees, blocked=blocked)
     if ranked:
-        return _ranked_page(graph, page)
+        window = settings.FEED_RANKED_WINDOW if page.cursor is None else 0
+        return _ranked_page(_viewer_graph(viewer_id, window + CANDIDATE_SLACK), page)
+    graph = _viewer_graph(viewer_id, page.limit + 1 + CANDIDATE_SLACK if page.cursor is None else 0)
     before_id = page.cursor.id if page.cursor is not None else None
     rows, authors, resume = _visible_rows(graph, before_id, page.limit + 1)
     next_cursor = None

@@ -1,34 +1,37 @@
 """Timeline keys in Redis. Every key names one user inside `{}` so it has a Redis Cluster hash
-slot of its own, and every command touches one key: the same code runs on one server or a
-cluster. Redis is a cache here: any key can be rebuilt from PostgreSQL (services.py).
+slot of its own, and every command or script touches one key: the same code runs on one server
+or a cluster. Redis is a cache here: any key can be rebuilt from PostgreSQL (services.py).
 
 - `timeline:{user}`        sorted set of post IDs, all at score 0 with the ID as 19-digit text,
                            so lexical order is ID order is time order (IDs sort by time) and
                            `ZREVRANGEBYLEX` pages exactly; posts of accounts the user follows,
-                           pushed by fan-out, trimmed to FEED_TIMELINE_LENGTH.
-- `timeline:{user}:built`  present while `timeline:{user}` is complete (built from the database
-                           and kept up by fan-out); missing means "rebuild before reading".
+                           pushed by fan-out, kept near FEED_TIMELINE_LENGTH. A rebuild adds the
+                           sentinel member `0000000000000000000`, so the key exists exactly while
+                           the timeline is complete: a missing key means "rebuild before reading".
+                           It lives FEED_ACTIVE_DAYS from the user's last feed read, which is what
+                           "active" means to fan-out: an idle user's timeline expires, gets no
+                           writes, and is rebuilt from the database when they return.
 - `celebrity:{user}:posts` recent posts of an account over the fan-out threshold, merged at read.
 - `celebrities`            the set of such accounts (read with SMISMEMBER against followings).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 
 from django.conf import settings
+from redis.exceptions import NoScriptError
 
 from instagram.redis import get_redis
 
 CELEBRITIES = "celebrities"
+SENTINEL = "0" * 19  # lowest member: marks a complete timeline, never read as a post
+ABOVE_SENTINEL = "(" + SENTINEL
 
 
 def timeline_key(user_id: int) -> str:
     return f"timeline:{{{user_id}}}"
-
-
-def built_key(user_id: int) -> str:
-    return f"timeline:{{{user_id}}}:built"
 
 
 def celebrity_key(user_id: int) -> str:
@@ -44,34 +47,66 @@ def entries(post_ids: Iterable[int]) -> dict[str, int]:
 
 
 def ttl_seconds() -> int:
-    return settings.FEED_TIMELINE_TTL_DAYS * 86400
+    return settings.FEED_ACTIVE_DAYS * 86400
 
 
 def timeline_replace(user_id: int, post_ids: list[int]) -> None:
-    """Write a complete timeline (a rebuild): the posts, then the marker that it is whole."""
-    key, marker = timeline_key(user_id), built_key(user_id)
-    pipe = get_redis().pipeline(transaction=False)
+    """Write a complete timeline (a rebuild), newest FEED_TIMELINE_LENGTH posts kept."""
+    key = timeline_key(user_id)
+    newest = sorted(post_ids, reverse=True)[: settings.FEED_TIMELINE_LENGTH]
+    pipe = get_redis().pipeline(transaction=True)  # never seen half-written
     pipe.delete(key)
-    if post_ids:
-        pipe.zadd(key, entries(post_ids))
-        pipe.zremrangebyrank(key, 0, -settings.FEED_TIMELINE_LENGTH - 1)
-        pipe.expire(key, ttl_seconds())
-    pipe.set(marker, "1", ex=ttl_seconds())
+    pipe.zadd(key, {SENTINEL: 0, **entries(newest)})
+    pipe.expire(key, ttl_seconds())
     pipe.execute()
+
+
+# Add members to every listed timeline that exists (is complete and live); returns how many
+# timelines were written. A timeline that does not exist is skipped: its next read rebuilds it
+# from the database, these posts included. A timeline that grows past its length (ARGV[1]) by
+# a twentieth is cut back to it, so trimming costs one call per length/20 additions.
+_ADD_LUA = """
+local call = redis.call
+local length = tonumber(ARGV[1])
+local limit = length + math.floor(length / 20)
+local written = 0
+for i = 1, #KEYS do
+  local key = KEYS[i]
+  local size = call('ZCARD', key)
+  if size > 0 then
+    for j = 2, #ARGV do
+      size = size + call('ZADD', key, 0, ARGV[j])
+    end
+    if size > limit then
+      call('ZREMRANGEBYRANK', key, 0, -length - 1)
+    end
+    written = written + 1
+  end
+end
+return written
+"""
+_ADD_SHA = hashlib.sha1(_ADD_LUA.encode(), usedforsecurity=False).hexdigest()
+
+
+def _add(keys: list[str], members: list[str]) -> int:
+    """Run the add script: once for all keys on one Redis, once per key (slot) on a cluster."""
+    client = get_redis()
+    length = settings.FEED_TIMELINE_LENGTH
+    if settings.REDIS_CLUSTER:
+        pipe = client.pipeline(transaction=False)
+        for key in keys:
+            pipe.execute_command("EVAL", _ADD_LUA, 1, key, length, *members)
+        return sum(pipe.execute())
+    try:
+        return client.execute_command("EVALSHA", _ADD_SHA, len(keys), *keys, length, *members)
+    except NoScriptError:
+        return client.execute_command("EVAL", _ADD_LUA, len(keys), *keys, length, *members)
 
 
 def timeline_add(user_id: int, post_ids: list[int]) -> None:
-    """Merge posts into a timeline that is built (a missing one is rebuilt on its next read)."""
-    if not post_ids:
-        return
-    client = get_redis()
-    if not client.exists(built_key(user_id)):
-        return
-    key = timeline_key(user_id)
-    pipe = client.pipeline(transaction=False)
-    pipe.zadd(key, entries(post_ids))
-    pipe.zremrangebyrank(key, 0, -settings.FEED_TIMELINE_LENGTH - 1)
-    pipe.execute()
+    """Merge posts into a complete timeline (a missing one is rebuilt on its next read)."""
+    if post_ids:
+        _add([timeline_key(user_id)], [member(post_id) for post_id in post_ids])
 
 
 def timeline_remove(user_id: int, post_ids: Iterable[int]) -> None:
@@ -81,35 +116,31 @@ def timeline_remove(user_id: int, post_ids: Iterable[int]) -> None:
 
 
 def fanout_push(follower_ids: list[int], post_id: int) -> int:
-    """ZADD one post to many timelines in one pipeline; returns how many were written.
-
-    Plain ZADDs (no script, no read): a timeline that is not built simply gains a post and
-    stays marked unbuilt, so its next read rebuilds it. Trimming happens on read.
-    """
+    """Add one post to many followers' live timelines in one call; returns how many."""
     if not follower_ids:
         return 0
+    return _add([f"timeline:{{{follower_id}}}" for follower_id in follower_ids], [member(post_id)])
+
+
+def timeline_read(
+    user_id: int, *, before_id: int | None, count: int, followees: Iterable[int] = ()
+) -> tuple[list[int] | None, list[int]]:
+    """Newest post IDs below `before_id` (None if the timeline must be rebuilt first), and which
+    of `followees` are celebrities, whose posts are merged at read: one round trip.
+
+    The read renews the timeline's life: the user is active.
+    """
+    key = timeline_key(user_id)
+    candidates = sorted(followees)
     pipe = get_redis().pipeline(transaction=False)
-    value = member(post_id)
-    for follower_id in follower_ids:
-        pipe.execute_command("ZADD", f"timeline:{{{follower_id}}}", 0, value)
-    pipe.execute()
-    return len(follower_ids)
-
-
-def timeline_read(user_id: int, *, before_id: int | None, count: int) -> list[int] | None:
-    """Newest post IDs below `before_id`, or None if the timeline must be rebuilt first."""
-    client = get_redis()
-    pipe = client.pipeline(transaction=False)
-    pipe.exists(built_key(user_id))
+    pipe.expire(key, ttl_seconds())  # 0: missing
     high = f"({member(before_id)}" if before_id is not None else "+"
-    pipe.zrevrangebylex(timeline_key(user_id), high, "-", start=0, num=count)
-    pipe.zcard(timeline_key(user_id))
-    built, members, size = pipe.execute()
-    if not built:
-        return None
-    if size > settings.FEED_TIMELINE_LENGTH + 50:
-        client.zremrangebyrank(timeline_key(user_id), 0, -settings.FEED_TIMELINE_LENGTH - 1)
-    return [int(m) for m in members]
+    pipe.zrevrangebylex(key, high, ABOVE_SENTINEL, start=0, num=count)
+    if candidates:
+        pipe.smismember(CELEBRITIES, [str(u) for u in candidates])
+    built, members, *flags = pipe.execute()
+    celebrities = [u for u, flag in zip(candidates, flags[0], strict=True) if flag] if flags else []
+    return ([int(m) for m in members] if built else None), celebrities
 
 
 def celebrity_add(author_id: int, post_id: int) -> None:

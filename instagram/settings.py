@@ -104,6 +104,7 @@ TEMPLATES = [
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/instagram")
 CONN_MAX_AGE = env_int("DB_CONN_MAX_AGE", 60)
+DB_PREPARE_THRESHOLD = env_int("DB_PREPARE_THRESHOLD", 2)
 
 
 def _database(url: str) -> dict[str, Any]:
@@ -112,7 +113,13 @@ def _database(url: str) -> dict[str, Any]:
     )
     if config["ENGINE"] != "django.db.backends.postgresql":
         raise ImproperlyConfigured(f"only PostgreSQL is supported, got {config['ENGINE']}")
-    config.setdefault("OPTIONS", {})
+    config["ENGINE"] = "instagram.postgres"  # Django's, with a health check without a round trip
+    # Server-side parameters: one query text per query shape, which psycopg prepares after
+    # DB_PREPARE_THRESHOLD runs on a connection, so hot queries skip PostgreSQL's planner
+    # (0 turns preparing off, for a transaction pooler that cannot keep prepared statements).
+    options = config.setdefault("OPTIONS", {})
+    options["server_side_binding"] = True
+    options["prepare_threshold"] = DB_PREPARE_THRESHOLD or None
     config["TEST"] = {"NAME": "test_" + config["NAME"]}
     return config
 
@@ -305,10 +312,10 @@ POSTS_PER_DAY = env_int("POSTS_PER_DAY", 25)
 
 # --- Home feed -------------------------------------------------------------------------------
 FEED_FANOUT_THRESHOLD = env_int("FEED_FANOUT_THRESHOLD", 10000)  # followers; above: merge on read
-FEED_ACTIVE_DAYS = env_int("FEED_ACTIVE_DAYS", 30)  # fan-out skips followers idle this long
+# A timeline lives this long after its owner's last feed read; fan-out skips expired ones.
+FEED_ACTIVE_DAYS = env_int("FEED_ACTIVE_DAYS", 30)
 FEED_TIMELINE_LENGTH = env_int("FEED_TIMELINE_LENGTH", 800)
 FEED_CELEBRITY_POSTS = env_int("FEED_CELEBRITY_POSTS", 200)
-FEED_TIMELINE_TTL_DAYS = env_int("FEED_TIMELINE_TTL_DAYS", 35)
 FEED_FANOUT_BATCH = env_int("FEED_FANOUT_BATCH", 1000)
 FEED_RANKED_WINDOW = env_int("FEED_RANKED_WINDOW", 200)
 

@@ -78,9 +78,13 @@ def author_access(
 
 
 def post_is_visible(post: Post | PostRow, access: AuthorAccess) -> bool:
-    if post.deleted_at is not None or not access.may_see(post.author_id):
+    if isinstance(post, PostRow):
+        deleted, published = post.deleted, post.published
+    else:
+        deleted, published = post.deleted_at is not None, post.published_at is not None
+    if deleted or not access.may_see(post.author_id):
         return False
-    return post.published_at is not None or post.author_id == access.viewer_id
+    return published or post.author_id == access.viewer_id
 
 
 def posts_fetch(post_ids: Iterable[int]) -> dict[int, Post]:
@@ -380,7 +384,7 @@ def locations_search(*, query: str, limit: int = 20) -> list[dict]:
 
 _ROWS_SQL = """
 SELECT p.id, p.author_id, p.caption, p.location_id, p.hashtags, p.mentions, p.like_count,
-       p.comment_count, p.created_at, p.published_at, p.deleted_at,
+       p.comment_count, p.created_at, p.published_at IS NOT NULL, p.deleted_at IS NOT NULL,
        EXISTS (SELECT 1 FROM posts_like l WHERE l.post_id = p.id AND l.user_id = %(viewer)s),
        EXISTS (SELECT 1 FROM accounts_block b
                WHERE b.blocker_id = p.author_id AND b.blocked_id = %(viewer)s),
@@ -408,8 +412,8 @@ class PostRow:
     like_count: int
     comment_count: int
     created_at: dt.datetime
-    published_at: dt.datetime | None
-    deleted_at: dt.datetime | None
+    published: bool
+    deleted: bool
     viewer_has_liked: bool
     author_blocks_viewer: bool
     media: list

@@ -1,10 +1,8 @@
-import datetime as dt
 import random
+import time
 
 import pytest
-from django.utils import timezone
 
-from accounts.models import User
 from accounts.services.graph import block_create, follow_delete
 from feed import timelines
 from feed.services import post_fanout
@@ -27,33 +25,64 @@ def _ids(body) -> list[int]:
 
 
 def _timeline(user) -> list[int]:
-    members = get_redis().zrevrangebylex(timelines.timeline_key(user.id), "+", "-")
+    members = get_redis().zrevrangebylex(
+        timelines.timeline_key(user.id), "+", timelines.ABOVE_SENTINEL
+    )
     return [int(m) for m in members]
 
 
+def _expire_now(user) -> None:
+    """What FEED_ACTIVE_DAYS without a feed read does to a user's timeline."""
+    get_redis().pexpire(timelines.timeline_key(user.id), 1)
+    time.sleep(0.01)
+
+
 @pytest.fixture
-def people(make_user, follow, redis_client):
+def people(make_user, follow, redis_client, client_for):
     author = make_user("author", shard="shard_1")
     active = make_user("active", shard="shard_0")
     idle = make_user("idle", shard="shard_1")
-    User.objects.filter(pk=idle.pk).update(last_active_at=timezone.now() - dt.timedelta(days=31))
     follow(active, author)
     follow(idle, author)
+    _feed(client_for(idle))  # the idle follower read the feed once, FEED_ACTIVE_DAYS ago
+    _expire_now(idle)
     return author, active, idle
 
 
 def test_post_reaches_active_followers_timelines_only(people, publish, client_for):
     author, active, idle = people
     _feed(client_for(active))  # builds the active follower's timeline
-    timelines.timeline_replace(idle.id, [])  # a built, empty timeline for the idle one
 
     post_id = publish(author, "hello")
     written = post_fanout(post_id=post_id)
 
     assert written == 1
     assert _timeline(active) == [post_id]
-    assert _timeline(idle) == []
+    assert get_redis().exists(timelines.timeline_key(idle.id)) == 0
     assert _ids(_feed(client_for(active))) == [post_id]
+    assert _ids(_feed(client_for(idle))) == [post_id]  # rebuilt when the idle one returns
+
+
+def test_a_feed_read_keeps_the_timeline_alive_for_the_active_window(people, client_for, settings):
+    _, active, _ = people
+    timelines.timeline_replace(active.id, [])
+    get_redis().expire(timelines.timeline_key(active.id), 60)
+
+    _feed(client_for(active))
+
+    window = settings.FEED_ACTIVE_DAYS * 86400
+    assert get_redis().ttl(timelines.timeline_key(active.id)) in (window, window - 1)
+
+
+def test_fanout_trims_each_timeline_to_its_length(people, publish, client_for, settings):
+    settings.FEED_TIMELINE_LENGTH = 3
+    author, active, _ = people
+    posts = [publish(author) for _ in range(4)]
+    timelines.timeline_replace(active.id, posts[:3])
+
+    assert post_fanout(post_id=posts[3]) == 1
+
+    assert _timeline(active) == [posts[3], posts[2], posts[1]]
 
 
 def test_fanout_twice_leaves_no_duplicate(people, publish, client_for):
@@ -278,9 +307,9 @@ def test_feed_query_count_is_constant(
     for n in range(12):
         post_fanout(post_id=publish(authors[n % 4]))
 
-    # token; followings and blocks; own posts; posts with media, likes, blocks on each of 2
+    # token; followings, blocks and own posts; posts with media, likes, blocks on each of 2
     # shards; authors; saves
     for limit in (3, 10):
-        with queries(7):
+        with queries(6):
             body = _feed(client_for(viewer), limit=limit)
         assert len(body["posts"]) == limit

@@ -31,9 +31,9 @@ def test_real_worker_fans_a_new_post_out_after_commit(
         post_id = int(created.json()["post_id"])
         deadline = time.monotonic() + 20
         key = timelines.timeline_key(fan.id)
-        while time.monotonic() < deadline and not get_redis().zcard(key):
+        while time.monotonic() < deadline and get_redis().zcard(key) < 2:
             time.sleep(0.1)
 
-    assert [int(m) for m in get_redis().zrange(key, 0, -1)] == [post_id]
+    assert get_redis().zrange(key, 0, -1) == [timelines.SENTINEL.encode(), b"%019d" % post_id]
     feed = client_for(fan).get("/api/v1/feed").json()
     assert [int(p["post_id"]) for p in feed["posts"]] == [post_id]
