@@ -10,7 +10,7 @@ posts, bounded by FEED_TIMELINE_LENGTH, so the request that finds it missing ans
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import orjson
 from django.conf import settings
@@ -23,7 +23,7 @@ from instagram.ids import MAX_ID, timestamp_ms_of
 from instagram.pagination import PageRequest, encode_cursor
 from instagram.redis import get_redis
 from instagram.sharding import alias_for_id
-from posts.selectors import AUTHOR_FIELDS, PostRow, post_rows, post_rows_render, saved_among
+from posts.selectors import AUTHOR_FIELDS, PostRow, post_rows, post_rows_render
 
 MAX_ROUNDS = 4
 CANDIDATE_SLACK = 3  # candidates read beyond a page, for the odd one hidden since it was pushed
@@ -46,7 +46,7 @@ def _candidates(graph: Graph, before_id: int | None, count: int) -> list[int]:
             rebuilt = services.celebrity_rebuild(author_id=author_id)
             posts = [p for p in rebuilt if before_id is None or p < before_id][:count]
         found.update(posts)
-    if before_id is None and graph.own_newest is not None:
+    if before_id is None and count <= graph.own_limit:
         found.update(graph.own_newest[:count])  # read with the graph
     else:
         with connections[alias_for_id(graph.viewer_id)].cursor() as cursor:
@@ -78,6 +78,7 @@ def _viewer_graph(viewer_id: int, own_count: int) -> Graph:
         followees={u for kind, u in rows if kind == 1},
         blocked={u for kind, u in rows if kind == 2},
         own_newest=sorted((u for kind, u in rows if kind == 3), reverse=True),
+        own_limit=own_count,
     )
 
 
@@ -99,7 +100,9 @@ class Graph:
     viewer_id: int
     followees: set[int]
     blocked: set[int]  # by the viewer; blocks of the viewer come with each post row
-    own_newest: list[int] | None = None  # the viewer's newest posts, when read with the graph
+    own_newest: list[int] = field(default_factory=list)  # the viewer's newest posts...
+    own_limit: int = 0  # ...up to this many, read with the graph
+    saved: set[int] = field(default_factory=set)  # the viewer's saves among posts read so far
 
     def allows(self, row: PostRow, authors: dict[int, dict]) -> bool:
         """May the viewer see this post in the feed, by the graph as it is right now?"""
@@ -119,7 +122,8 @@ def _visible_rows(
     graph: Graph, before_id: int | None, want: int
 ) -> tuple[list[PostRow], dict[int, dict], int | None]:
     """Up to `want` posts the viewer may see, newest first, below `before_id`; and, when every
-    round was spent on hidden candidates, the position to resume from (else None)."""
+    round was spent on hidden candidates, the position to resume from (else None). The viewer's
+    saves among them are collected in `graph.saved`."""
     shown: list[PostRow] = []
     authors: dict[int, dict] = {}
     stale: list[int] = []
@@ -129,7 +133,7 @@ def _visible_rows(
         candidates = _candidates(graph, before_id, count)
         if not candidates:
             break
-        rows = post_rows(graph.viewer_id, candidates)
+        rows = post_rows(graph.viewer_id, candidates, saved=graph.saved)
         authors.update(_authors({r.author_id for r in rows.values()} - set(authors)))
         for post_id in candidates:
             row = rows.get(post_id)
@@ -151,14 +155,16 @@ def _visible_rows(
 
 
 def _render(graph: Graph, rows: list[PostRow], authors: dict[int, dict]) -> list[dict]:
-    saved = saved_among(graph.viewer_id, [row.id for row in rows])
-    return post_rows_render(rows, authors=authors, saved=saved)
+    return post_rows_render(rows, authors=authors, saved=graph.saved)
 
 
 def feed_home_page(*, viewer_id: int, page: PageRequest, ranked: bool = False) -> dict:
     if ranked:
-        window = settings.FEED_RANKED_WINDOW if page.cursor is None else 0
-        return _ranked_page(_viewer_graph(viewer_id, window + CANDIDATE_SLACK), page)
+        first = page.cursor is None
+        return _ranked_page(
+            _viewer_graph(viewer_id, settings.FEED_RANKED_WINDOW + CANDIDATE_SLACK if first else 0),
+            page,
+        )
     graph = _viewer_graph(viewer_id, page.limit + 1 + CANDIDATE_SLACK if page.cursor is None else 0)
     before_id = page.cursor.id if page.cursor is not None else None
     rows, authors, resume = _visible_rows(graph, before_id, page.limit + 1)
@@ -200,7 +206,7 @@ def _ranked_page(graph: Graph, page: PageRequest) -> dict:
             raise ApiError(400, "invalid_cursor", "This ranked feed has expired; start again.")
         order = orjson.loads(raw)
     chosen = order[start : start + page.limit]
-    found = post_rows(viewer_id, chosen)
+    found = post_rows(viewer_id, chosen, saved=graph.saved)
     authors = _authors({row.author_id for row in found.values()})
     visible = [found[i] for i in chosen if i in found and graph.allows(found[i], authors)]
     end = start + len(chosen)

@@ -8,10 +8,12 @@ merged when a follower reads. Any timeline can be rebuilt from PostgreSQL with o
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 
 from django.conf import settings
 from django.db import connections
+from django.utils import timezone
 
 from accounts.models import UserCounters
 from accounts.selectors import following_ids
@@ -20,27 +22,47 @@ from instagram.sharding import alias_for_id, group_by_alias
 from posts.models import Post
 
 
-def recent_post_ids(author_ids: Iterable[int], *, limit: int) -> list[int]:
+def recent_post_ids(
+    author_ids: Iterable[int], *, limit: int, published_since: dt.datetime | None = None
+) -> list[int]:
     """The newest published posts of these authors: one query per shard, merged newest first."""
     found: list[int] = []
     for alias, ids in group_by_alias(author_ids).items():
-        found.extend(
-            Post.objects.using(alias)
-            .filter(author_id__in=ids, published_at__isnull=False, deleted_at__isnull=True)
-            .order_by("-id")
-            .values_list("id", flat=True)[:limit]
+        posts = Post.objects.using(alias).filter(
+            author_id__in=ids, published_at__isnull=False, deleted_at__isnull=True
         )
+        if published_since is not None:
+            posts = posts.filter(published_at__gte=published_since)
+        found.extend(posts.order_by("-id").values_list("id", flat=True)[:limit])
     return sorted(found, reverse=True)[:limit]
 
 
+# Posts published this close to a rebuild's start are read again once the timeline exists.
+REBUILD_OVERLAP = dt.timedelta(minutes=1)
+
+
 def timeline_rebuild(*, user_id: int) -> list[int]:
-    """A complete timeline from the database: recent posts of followed non-celebrities."""
-    followees = following_ids(user_id)
-    celebrities = set(timelines.celebrities_among(followees))
-    regular = [followee for followee in followees if followee not in celebrities]
+    """A complete timeline from the database: recent posts of followed non-celebrities.
+
+    Fan-out skips a timeline that does not exist yet, so a post published while the rebuild
+    reads would be missed; once the timeline is written, posts published since shortly before
+    the rebuild began are read again and merged.
+    """
+    started = timezone.now()
+    regular = _regular_followees(user_id)
     post_ids = recent_post_ids(regular, limit=settings.FEED_TIMELINE_LENGTH)
     timelines.timeline_replace(user_id, post_ids)
+    late = recent_post_ids(
+        regular, limit=settings.FEED_TIMELINE_LENGTH, published_since=started - REBUILD_OVERLAP
+    )
+    timelines.timeline_add(user_id, [p for p in late if p not in set(post_ids)])
     return post_ids
+
+
+def _regular_followees(user_id: int) -> list[int]:
+    followees = following_ids(user_id)
+    celebrities = set(timelines.celebrities_among(followees))
+    return [followee for followee in followees if followee not in celebrities]
 
 
 def celebrity_rebuild(*, author_id: int) -> list[int]:

@@ -1,6 +1,7 @@
 """Timeline keys in Redis. Every key names one user inside `{}` so it has a Redis Cluster hash
-slot of its own, and every command or script touches one key: the same code runs on one server
-or a cluster. Redis is a cache here: any key can be rebuilt from PostgreSQL (services.py).
+slot of its own. On a cluster every command or script call touches one key; on one server the
+fan-out script takes a whole batch of keys in one call. Either way the same code serves both.
+Redis is a cache here: any key can be rebuilt from PostgreSQL (services.py).
 
 - `timeline:{user}`        sorted set of post IDs, all at score 0 with the ID as 19-digit text,
                            so lexical order is ID order is time order (IDs sort by time) and
@@ -64,7 +65,8 @@ def timeline_replace(user_id: int, post_ids: list[int]) -> None:
 # Add members to every listed timeline that exists (is complete and live); returns how many
 # timelines were written. A timeline that does not exist is skipped: its next read rebuilds it
 # from the database, these posts included. A timeline that grows past its length (ARGV[1]) by
-# a twentieth is cut back to it, so trimming costs one call per length/20 additions.
+# a twentieth is cut back to it (and keeps its sentinel), so trimming costs one call per
+# length/20 additions.
 _ADD_LUA = """
 local call = redis.call
 local length = tonumber(ARGV[1])
@@ -79,6 +81,7 @@ for i = 1, #KEYS do
     end
     if size > limit then
       call('ZREMRANGEBYRANK', key, 0, -length - 1)
+      call('ZADD', key, 0, '0000000000000000000')  -- the sentinel, cut with the oldest
     end
     written = written + 1
   end
@@ -93,14 +96,29 @@ def _add(keys: list[str], members: list[str]) -> int:
     client = get_redis()
     length = settings.FEED_TIMELINE_LENGTH
     if settings.REDIS_CLUSTER:
-        pipe = client.pipeline(transaction=False)
-        for key in keys:
-            pipe.execute_command("EVAL", _ADD_LUA, 1, key, length, *members)
-        return sum(pipe.execute())
+        return _add_per_slot(client, keys, [length, *members])
     try:
         return client.execute_command("EVALSHA", _ADD_SHA, len(keys), *keys, length, *members)
     except NoScriptError:
         return client.execute_command("EVAL", _ADD_LUA, len(keys), *keys, length, *members)
+
+
+def _add_per_slot(client, keys: list[str], args: list) -> int:
+    """One EVALSHA per key in one pipeline; keys on a node that lacks the script get EVAL."""
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.execute_command("EVALSHA", _ADD_SHA, 1, key, *args)
+    results = pipe.execute(raise_on_error=False)
+    missing = [key for key, r in zip(keys, results, strict=True) if isinstance(r, NoScriptError)]
+    if missing:
+        pipe = client.pipeline(transaction=False)
+        for key in missing:
+            pipe.execute_command("EVAL", _ADD_LUA, 1, key, *args)
+        results = [r for r in results if not isinstance(r, NoScriptError)] + pipe.execute()
+    for result in results:
+        if isinstance(result, Exception):
+            raise result
+    return sum(results)
 
 
 def timeline_add(user_id: int, post_ids: list[int]) -> None:

@@ -419,15 +419,42 @@ class PostRow:
     media: list
 
 
-def post_rows(viewer_id: int, post_ids: Iterable[int]) -> dict[int, PostRow]:
-    """Posts by ID with media, the viewer's like and the author's block: one query per shard."""
+# The same on the viewer's own shard, plus which of all the candidates (on any shard) the
+# viewer saved: saves live on the saver's shard.
+_ROWS_AND_SAVES_SQL = _ROWS_SQL.replace(
+    "FROM posts_post p",
+    ", (SELECT array_agg(s.post_id) FROM posts_save s\n"
+    "    WHERE s.user_id = %(viewer)s AND s.post_id = ANY(%(all)s))\nFROM posts_post p",
+)
+
+
+def post_rows(
+    viewer_id: int, post_ids: Iterable[int], *, saved: set[int] | None = None
+) -> dict[int, PostRow]:
+    """Posts by ID with media, the viewer's like and the author's block: one query per shard.
+
+    With `saved`, the viewer's saves among these posts are added to it, read by the query on
+    the viewer's shard (or by one more query when none of the posts lives there).
+    """
     from django.db import connections
 
+    wanted = list(post_ids)
+    home = alias_for_id(viewer_id) if saved is not None and viewer_id else None
+    saves: set[int] = saved if saved is not None else set()
+    saves_read = False
     rows: dict[int, PostRow] = {}
-    for alias, ids in group_by_alias(post_ids).items():
+    for alias, ids in group_by_alias(wanted).items():
+        with_saves = alias == home
         with connections[alias].cursor() as cursor:
-            cursor.execute(_ROWS_SQL, {"viewer": viewer_id, "ids": ids})
+            cursor.execute(
+                _ROWS_AND_SAVES_SQL if with_saves else _ROWS_SQL,
+                {"viewer": viewer_id, "ids": ids, "all": wanted},
+            )
             for values in cursor.fetchall():
+                if with_saves:
+                    saves.update(values[-1] or ())
+                    saves_read = True
+                    values = values[:-1]
                 row = PostRow(*values)
                 # Django reads json/jsonb as text on its connections: decode here.
                 for name in ("hashtags", "mentions", "media"):
@@ -435,6 +462,8 @@ def post_rows(viewer_id: int, post_ids: Iterable[int]) -> dict[int, PostRow]:
                     if isinstance(value, str | bytes):
                         setattr(row, name, orjson.loads(value))
                 rows[row.id] = row
+    if home is not None and not saves_read and rows:
+        saves.update(saved_among(viewer_id, list(rows)))
     return rows
 
 

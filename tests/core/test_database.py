@@ -73,3 +73,19 @@ def test_a_connection_in_a_failed_transaction_is_not_usable(fresh, select_one_ch
 
     assert fresh.is_usable() is False
     assert select_one_checks == [False]
+
+
+@pytest.mark.django_db(databases="__all__")
+def test_a_connection_not_verified_lately_gets_the_full_check(fresh, select_one_checks):
+    from instagram.postgres.base import VERIFIED_FOR
+
+    pid = _backend_pid(fresh)
+    fresh.verified_at -= VERIFIED_FOR + 1
+    _new_request(fresh)
+
+    fresh.close_if_health_check_failed()
+    _new_request(fresh)
+    fresh.close_if_health_check_failed()  # verified again: no second round trip
+
+    assert select_one_checks == [True]
+    assert _backend_pid(fresh) == pid

@@ -307,9 +307,78 @@ def test_feed_query_count_is_constant(
     for n in range(12):
         post_fanout(post_id=publish(authors[n % 4]))
 
-    # token; followings, blocks and own posts; posts with media, likes, blocks on each of 2
-    # shards; authors; saves
+    # token; followings, blocks and own posts; posts with media, likes and blocks on each of 2
+    # shards (the viewer's shard's query also reads their saves); authors
     for limit in (3, 10):
-        with queries(6):
+        with queries(5):
             body = _feed(client_for(viewer), limit=limit)
         assert len(body["posts"]) == limit
+
+
+@pytest.mark.parametrize("viewer_shard", ["shard_0", "shard_1"])
+def test_feed_marks_the_viewers_saves_on_every_shard(
+    viewer_shard, make_user, follow, publish, client_for, redis_client
+):
+    from posts.services.saves import post_save
+
+    viewer = make_user("viewer", shard=viewer_shard)
+    near, far = make_user("near", shard="shard_0"), make_user("far", shard="shard_1")
+    follow(viewer, near, far)
+    posts = [publish(near), publish(far), publish(near), publish(far)]
+    for post_id in posts:
+        post_fanout(post_id=post_id)
+    post_save(user=viewer, post_id=posts[0])
+    post_save(user=viewer, post_id=posts[1])
+
+    body = _feed(client_for(viewer))
+
+    assert [(int(p["post_id"]), p["viewer_has_saved"]) for p in body["posts"]] == [
+        (posts[3], False),
+        (posts[2], False),
+        (posts[1], True),
+        (posts[0], True),
+    ]
+
+
+def test_feed_marks_saves_when_no_post_lives_on_the_viewers_shard(
+    make_user, follow, publish, client_for, redis_client
+):
+    from posts.services.saves import post_save
+
+    viewer, far = make_user("viewer", shard="shard_0"), make_user("far", shard="shard_1")
+    follow(viewer, far)
+    posts = [publish(far), publish(far)]
+    for post_id in posts:
+        post_fanout(post_id=post_id)
+    post_save(user=viewer, post_id=posts[0])
+
+    body = _feed(client_for(viewer))
+
+    assert [(int(p["post_id"]), p["viewer_has_saved"]) for p in body["posts"]] == [
+        (posts[1], False),
+        (posts[0], True),
+    ]
+
+
+def test_a_post_published_during_a_rebuild_is_not_lost(
+    make_user, follow, publish, client_for, redis_client, monkeypatch
+):
+    from feed import services
+
+    viewer, author = make_user("viewer", shard="shard_0"), make_user("author", shard="shard_1")
+    follow(viewer, author)
+    before = publish(author)
+    replace = timelines.timeline_replace
+    during = []
+
+    def replace_after_a_publish(user_id, post_ids):
+        during.append(publish(author))  # committed while the rebuild was reading...
+        assert post_fanout(post_id=during[0]) == 0  # ...so fan-out found no timeline
+        replace(user_id, post_ids)
+
+    monkeypatch.setattr(timelines, "timeline_replace", replace_after_a_publish)
+    assert services.timeline_rebuild(user_id=viewer.id) == [before]
+    monkeypatch.setattr(timelines, "timeline_replace", replace)
+
+    assert _timeline(viewer) == [during[0], before]
+    assert _ids(_feed(client_for(viewer))) == [during[0], before]
