@@ -98,20 +98,6 @@ def follower_ids_batched(user_id: int, *, batch_size: int = 1000) -> Iterator[li
         last_id = batch[-1][0]
 
 
-def viewer_graph(viewer_id: int) -> tuple[set[int], set[int]]:
-    """Everyone the viewer follows, and everyone the viewer blocked: one query on their shard."""
-    from django.db import connections
-
-    with connections[alias_for_id(viewer_id)].cursor() as cursor:
-        cursor.execute(
-            "SELECT true, followee_id FROM accounts_following WHERE follower_id = %s "
-            "UNION ALL SELECT false, blocked_id FROM accounts_block WHERE blocker_id = %s",
-            [viewer_id, viewer_id],
-        )
-        rows = cursor.fetchall()
-    return {u for is_follow, u in rows if is_follow}, {u for is_follow, u in rows if not is_follow}
-
-
 def close_friend_ids(owner_id: int) -> set[int]:
     return set(
         CloseFriend.objects.using(alias_for_id(owner_id))

@@ -55,7 +55,8 @@ def timeline_rebuild(*, user_id: int) -> list[int]:
     late = recent_post_ids(
         regular, limit=settings.FEED_TIMELINE_LENGTH, published_since=started - REBUILD_OVERLAP
     )
-    timelines.timeline_add(user_id, [p for p in late if p not in set(post_ids)])
+    known = set(post_ids)
+    timelines.timeline_add(user_id, [p for p in late if p not in known])
     return post_ids
 
 
