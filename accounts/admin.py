@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
 from accounts.models import AuthToken, Block, CloseFriend, Follower, Following, FollowRequest, User
+from accounts.services.profile import user_cards_forget
 from instagram.admin import ShardedModelAdmin
 
 
@@ -20,22 +21,31 @@ class UserAdmin(DjangoUserAdmin):
     )
     add_fieldsets = ((None, {"fields": ("username", "password1", "password2")}),)
 
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        user_cards_forget(user_ids=[obj.pk])
+
+    def _update(self, queryset, **fields) -> None:
+        user_ids = list(queryset.values_list("pk", flat=True))
+        queryset.update(**fields)
+        user_cards_forget(user_ids=user_ids)
+
     @admin.action(description="Mark as verified")
     def verify(self, request, queryset):
-        queryset.update(is_verified=True)
+        self._update(queryset, is_verified=True)
 
     @admin.action(description="Remove verification")
     def unverify(self, request, queryset):
-        queryset.update(is_verified=False)
+        self._update(queryset, is_verified=False)
 
     @admin.action(description="Deactivate (and revoke their tokens)")
     def deactivate(self, request, queryset):
         AuthToken.objects.filter(user__in=queryset).delete()
-        queryset.update(is_active=False)
+        self._update(queryset, is_active=False)
 
     @admin.action(description="Reactivate")
     def reactivate(self, request, queryset):
-        queryset.update(is_active=True)
+        self._update(queryset, is_active=True)
 
 
 @admin.register(Following)

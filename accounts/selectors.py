@@ -18,8 +18,10 @@ from accounts.models import (
     User,
     UserCounters,
 )
+from instagram.cache import Cached, CachedKind
 from instagram.ids import parse_id_text
 from instagram.pagination import PageRequest, encode_cursor
+from instagram.renderers import dumps
 from instagram.sharding import alias_for_id, group_by_alias
 
 SUMMARY_FIELDS = ("id", "username", "full_name", "profile_pic_url", "is_verified", "is_private")
@@ -60,6 +62,34 @@ def users_by_id(user_ids: Iterable[int]) -> dict[int, dict]:
     """Active users' summary fields in one query."""
     rows = User.objects.filter(pk__in=list(user_ids), is_active=True).values(*SUMMARY_FIELDS)
     return {row["id"]: row for row in rows}
+
+
+def _author_cards_load(user_ids: list[int]) -> dict[int, Cached]:
+    """The author object of each user as JSON; `null` for a deactivated account."""
+    rows = User.objects.filter(pk__in=user_ids).values(
+        "id", "username", "profile_pic_url", "is_verified", "is_active"
+    )
+    return {
+        row["id"]: Cached(
+            dumps(
+                {
+                    "user_id": str(row["id"]),
+                    "username": row["username"],
+                    "profile_pic_url": row["profile_pic_url"] or None,
+                    "is_verified": row["is_verified"],
+                }
+                if row["is_active"]
+                else None
+            )
+        )
+        for row in rows
+    }
+
+
+# The author object of posts in hot lists, as JSON (`null` while the account is deactivated:
+# its content is hidden): cached in Redis (`card:{id}`), dropped after every change to these
+# fields (`services.profile.user_cards_forget`), and otherwise kept for ten minutes.
+AUTHOR_CARDS = CachedKind(prefix="card", ttl=600, load=_author_cards_load)
 
 
 # --- Relationships -------------------------------------------------------------------------

@@ -14,15 +14,29 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from accounts.selectors import close_friend_ids
 from instagram.ids import timestamp_ms_of
 from instagram.sharding import alias_for_id
-from posts.models import LikedPost, Post
-from posts.selectors import PostRow, posts_fetch
+from posts.models import LikedPost
+from posts.selectors import posts_fetch
 
-T = TypeVar("T", Post, PostRow)
+
+class Rankable(Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def author_id(self) -> int: ...
+    @property
+    def hashtags(self) -> list: ...
+    @property
+    def like_count(self) -> int: ...
+    @property
+    def comment_count(self) -> int: ...
+
+
+T = TypeVar("T", bound=Rankable)
 
 RECENT_LIKES = 500
 CLOSE_FRIEND_WEIGHT = 10.0
@@ -45,7 +59,7 @@ def _engagement(viewer_id: int) -> tuple[Counter, Counter]:
 
 
 def score(
-    post: Post | PostRow, *, now_ms: int, likes_of_author: int, close: bool, tags: Counter
+    post: Rankable, *, now_ms: int, likes_of_author: int, close: bool, tags: Counter
 ) -> float:
     relationship = (1.0 + likes_of_author) * (CLOSE_FRIEND_WEIGHT if close else 1.0)
     interest = 1.0 + 0.5 * sum(1 for tag in post.hashtags if tags[tag])

@@ -23,7 +23,7 @@ from instagram.ids import MAX_ID, timestamp_ms_of
 from instagram.pagination import PageRequest, encode_cursor
 from instagram.redis import get_redis
 from instagram.sharding import alias_for_id
-from posts.selectors import AUTHOR_FIELDS, PostRow, post_rows, post_rows_render
+from posts.hydration import Hydrated, PostState, post_states, posts_hydrate, posts_render
 
 MAX_ROUNDS = 4
 CANDIDATE_SLACK = 3  # candidates read beyond a page, for the odd one hidden since it was pushed
@@ -82,19 +82,6 @@ def _viewer_graph(viewer_id: int, own_count: int) -> Graph:
     )
 
 
-_AUTHORS_SQL = (
-    "SELECT " + ", ".join(AUTHOR_FIELDS) + " FROM accounts_user WHERE id = ANY(%s) AND is_active"
-)
-
-
-def _authors(user_ids: set[int]) -> dict[int, dict]:
-    if not user_ids:
-        return {}
-    with connections["default"].cursor() as cursor:
-        cursor.execute(_AUTHORS_SQL, [list(user_ids)])
-        return {row[0]: dict(zip(AUTHOR_FIELDS, row, strict=True)) for row in cursor.fetchall()}
-
-
 @dataclass
 class Graph:
     viewer_id: int
@@ -104,28 +91,29 @@ class Graph:
     own_limit: int = 0  # ...up to this many, read with the graph
     saved: set[int] = field(default_factory=set)  # the viewer's saves among posts read so far
 
-    def allows(self, row: PostRow, authors: dict[int, dict]) -> bool:
-        """May the viewer see this post in the feed, by the graph as it is right now?"""
-        if row.deleted or row.author_id not in authors:
+    def allows(self, post: PostState) -> bool:
+        """May the viewer see this post in the feed, by the graph as it is right now? (Its
+        author must also be active: checked against the author's card or row.)"""
+        if post.deleted:
             return False
-        if row.author_id == self.viewer_id:
+        if post.author_id == self.viewer_id:
             return True
         return (
-            row.published
-            and row.author_id in self.followees
-            and row.author_id not in self.blocked
-            and not row.author_blocks_viewer
+            post.published
+            and post.author_id in self.followees
+            and post.author_id not in self.blocked
+            and not post.author_blocks_viewer
         )
 
 
-def _visible_rows(
+def _visible_posts(
     graph: Graph, before_id: int | None, want: int
-) -> tuple[list[PostRow], dict[int, dict], int | None]:
-    """Up to `want` posts the viewer may see, newest first, below `before_id`; and, when every
-    round was spent on hidden candidates, the position to resume from (else None). The viewer's
-    saves among them are collected in `graph.saved`."""
-    shown: list[PostRow] = []
-    authors: dict[int, dict] = {}
+) -> tuple[list[PostState], Hydrated, int | None]:
+    """Up to `want` posts the viewer may see, newest first, below `before_id`, with what renders
+    them; and, when every round was spent on hidden candidates, the position to resume from
+    (else None). The viewer's saves among them are collected in `graph.saved`."""
+    shown: list[PostState] = []
+    hydrated = Hydrated(bodies={}, cards={})
     stale: list[int] = []
     count = want + CANDIDATE_SLACK
     resume: int | None = None
@@ -133,16 +121,20 @@ def _visible_rows(
         candidates = _candidates(graph, before_id, count)
         if not candidates:
             break
-        rows = post_rows(graph.viewer_id, candidates, saved=graph.saved)
-        authors.update(_authors({r.author_id for r in rows.values()} - set(authors)))
+        states = post_states(graph.viewer_id, candidates, saved=graph.saved)
+        eligible = []
         for post_id in candidates:
-            row = rows.get(post_id)
-            if row is None or row.deleted:
+            state = states.get(post_id)
+            if state is None or state.deleted:
                 stale.append(post_id)  # deleted
-            elif row.author_id not in graph.followees and row.author_id != graph.viewer_id:
+            elif state.author_id not in graph.followees and state.author_id != graph.viewer_id:
                 stale.append(post_id)  # unfollowed since it was pushed
-            elif graph.allows(row, authors):
-                shown.append(row)
+            elif graph.allows(state):
+                eligible.append(state)
+        hydrated = posts_hydrate(eligible, known=hydrated)
+        for state in eligible:
+            if hydrated.author_active(state.author_id):
+                shown.append(state)
                 if len(shown) == want:
                     break
         if len(shown) == want or len(candidates) < count:
@@ -151,11 +143,7 @@ def _visible_rows(
         before_id = resume = candidates[-1]
     if stale:
         timelines.timeline_remove(graph.viewer_id, stale)
-    return shown, authors, resume
-
-
-def _render(graph: Graph, rows: list[PostRow], authors: dict[int, dict]) -> list[dict]:
-    return post_rows_render(rows, authors=authors, saved=graph.saved)
+    return shown, hydrated, resume
 
 
 def feed_home_page(*, viewer_id: int, page: PageRequest, ranked: bool = False) -> dict:
@@ -167,15 +155,15 @@ def feed_home_page(*, viewer_id: int, page: PageRequest, ranked: bool = False) -
         )
     graph = _viewer_graph(viewer_id, page.limit + 1 + CANDIDATE_SLACK if page.cursor is None else 0)
     before_id = page.cursor.id if page.cursor is not None else None
-    rows, authors, resume = _visible_rows(graph, before_id, page.limit + 1)
+    posts, hydrated, resume = _visible_posts(graph, before_id, page.limit + 1)
     next_cursor = None
-    if len(rows) > page.limit:
-        rows = rows[: page.limit]
-        next_cursor = encode_cursor(ts=timestamp_ms_of(rows[-1].id), id=rows[-1].id)
+    if len(posts) > page.limit:
+        posts = posts[: page.limit]
+        next_cursor = encode_cursor(ts=timestamp_ms_of(posts[-1].id), id=posts[-1].id)
     elif resume is not None:
         next_cursor = encode_cursor(ts=timestamp_ms_of(resume), id=resume)
     return {
-        "posts": _render(graph, rows, authors),
+        "posts": posts_render(posts, hydrated, saved=graph.saved),
         "next_cursor": next_cursor,
         "has_more": next_cursor is not None,
     }
@@ -195,8 +183,13 @@ def _ranked_page(graph: Graph, page: PageRequest) -> dict:
     viewer_id = graph.viewer_id
     if page.cursor is None:
         window = int(time.time() * 1000)
-        rows, _, _ = _visible_rows(graph, None, settings.FEED_RANKED_WINDOW)
-        order = [row.id for row in rank(viewer_id=viewer_id, posts=rows, now_ms=window)]
+        posts, hydrated, _ = _visible_posts(graph, None, settings.FEED_RANKED_WINDOW)
+        candidates = [
+            _Ranked(p.id, p.author_id, hydrated.hashtags(p.id), p.like_count,
+                    p.comment_count)
+            for p in posts
+        ]  # fmt: skip
+        order = [c.id for c in rank(viewer_id=viewer_id, posts=candidates, now_ms=window)]
         client.set(_window_key(viewer_id, window), orjson.dumps(order), ex=RANKED_WINDOW_TTL)
         start = 0
     else:
@@ -206,13 +199,25 @@ def _ranked_page(graph: Graph, page: PageRequest) -> dict:
             raise ApiError(400, "invalid_cursor", "This ranked feed has expired; start again.")
         order = orjson.loads(raw)
     chosen = order[start : start + page.limit]
-    found = post_rows(viewer_id, chosen, saved=graph.saved)
-    authors = _authors({row.author_id for row in found.values()})
-    visible = [found[i] for i in chosen if i in found and graph.allows(found[i], authors)]
+    states = post_states(viewer_id, chosen, saved=graph.saved)
+    allowed = [states[i] for i in chosen if i in states and graph.allows(states[i])]
+    hydrated = posts_hydrate(allowed)
+    visible = [state for state in allowed if hydrated.author_active(state.author_id)]
     end = start + len(chosen)
     has_more = end < len(order)
     return {
-        "posts": _render(graph, visible, authors),
+        "posts": posts_render(visible, hydrated, saved=graph.saved),
         "next_cursor": encode_cursor(ts=window, id=end) if has_more else None,
         "has_more": has_more,
     }
+
+
+@dataclass(frozen=True)
+class _Ranked:
+    """A candidate as ranking sees it: its state's counts and its body's hashtags."""
+
+    id: int
+    author_id: int
+    hashtags: list
+    like_count: int
+    comment_count: int

@@ -16,7 +16,9 @@ from functools import lru_cache
 
 from django.apps import apps
 from django.conf import settings
+from django.core.signals import setting_changed
 from django.db import models
+from django.dispatch import receiver
 
 from instagram.ids import LOGICAL_SHARDS, logical_shard_of
 
@@ -85,8 +87,19 @@ def _shard_map_for(spec: str, aliases: tuple[str, ...]) -> ShardMap:
     return shard_map
 
 
+_current: list[ShardMap] = []  # the map of the current settings, kept until they change
+
+
 def shard_map() -> ShardMap:
-    return _shard_map_for(settings.SHARD_MAP, tuple(shard_aliases()))
+    if not _current:
+        _current.append(_shard_map_for(settings.SHARD_MAP, tuple(shard_aliases())))
+    return _current[0]
+
+
+@receiver(setting_changed)
+def _settings_changed(*, setting: str, **kwargs) -> None:
+    if setting in ("DATABASES", "SHARD_MAP"):
+        _current.clear()
 
 
 def alias_for_logical_shard(logical_shard: int) -> str:
@@ -105,9 +118,10 @@ def alias_for_user(user_or_id: models.Model | int) -> str:
 
 def group_by_alias(ids: Iterable[int]) -> dict[str, list[int]]:
     """IDs grouped by the alias that holds them, for one query per shard."""
+    alias_for_logical = shard_map().alias_for_logical
     grouped: dict[str, list[int]] = defaultdict(list)
     for id_value in ids:
-        grouped[alias_for_id(id_value)].append(id_value)
+        grouped[alias_for_logical(logical_shard_of(id_value))].append(id_value)
     return dict(grouped)
 
 

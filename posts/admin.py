@@ -16,6 +16,10 @@ class PostAdmin(ShardedModelAdmin):
     fields = ("caption", "location_id", *readonly_fields)
     actions = ["soft_delete", "restore"]
 
+    def save_model(self, request, obj, form, change):
+        obj.updated_at = timezone.now()  # a new version: cached bodies of the old one are stale
+        super().save_model(request, obj, form, change)
+
     @admin.display(description="caption")
     def short_caption(self, obj):
         return obj.caption[:60]

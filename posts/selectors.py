@@ -467,7 +467,7 @@ def post_rows(
     return rows
 
 
-def _media_item(values: list) -> dict:
+def media_item(values: list) -> dict:
     from media.selectors import media_urls_of
 
     media_id, kind, media_type, status, prefix, width, height, placeholder, alt_text = values
@@ -485,22 +485,26 @@ def _media_item(values: list) -> dict:
     }
 
 
+def locations_by_id(location_ids: set[int]) -> dict[int, dict]:
+    """The contract's location objects, in one query (none for no IDs)."""
+    if not location_ids:
+        return {}
+    return {
+        place["id"]: {
+            "location_id": str(place["id"]),
+            "name": place["name"],
+            "lat": place["lat"],
+            "lng": place["lng"],
+        }
+        for place in Location.objects.filter(pk__in=location_ids).values("id", "name", "lat", "lng")
+    }
+
+
 def post_rows_render(
     rows: list[PostRow], *, authors: dict[int, dict], saved: set[int]
 ) -> list[dict]:
     """The contract's post objects from rows (locations read in one query if any)."""
-    location_ids = {r.location_id for r in rows if r.location_id is not None}
-    locations = {}
-    if location_ids:
-        for place in Location.objects.filter(pk__in=location_ids).values(
-            "id", "name", "lat", "lng"
-        ):
-            locations[place["id"]] = {
-                "location_id": str(place["id"]),
-                "name": place["name"],
-                "lat": place["lat"],
-                "lng": place["lng"],
-            }
+    locations = locations_by_id({r.location_id for r in rows if r.location_id is not None})
     bodies = []
     for row in rows:
         author = authors[row.author_id]
@@ -513,7 +517,7 @@ def post_rows_render(
                     "profile_pic_url": author["profile_pic_url"] or None,
                     "is_verified": author["is_verified"],
                 },
-                "media": [_media_item(item) for item in row.media],
+                "media": [media_item(item) for item in row.media],
                 "caption": row.caption,
                 "hashtags": row.hashtags,
                 "mentions": row.mentions,

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from functools import partial
+
 from django.db import transaction
 
 from accounts.models import FollowRequest, User
+from accounts.selectors import AUTHOR_CARDS
 from accounts.services.graph import follow_request_approve
+from instagram.cache import cache_forget
+from instagram.dispatch import after_commit
 from instagram.sharding import alias_for_id
 
 EDITABLE = ("full_name", "bio", "is_private", "email")
@@ -21,6 +27,7 @@ def profile_update(*, user: User, **changes) -> User:
         for field, value in changes.items():
             setattr(user, field, value)
         user.save(update_fields=list(changes) or None)
+        user_cards_forget(user_ids=[user.id])
     if went_public:
         pending = FollowRequest.objects.using(alias_for_id(user.id)).filter(
             target_id=user.id, approved_at__isnull=True
@@ -40,6 +47,13 @@ def profile_picture_set(*, user: User, file) -> User:
     user.profile_pic_media_id = media.id
     user.profile_pic_url = media_urls(media)["320"]
     user.save(update_fields=["profile_pic_media_id", "profile_pic_url"])
+    user_cards_forget(user_ids=[user.id])
     if previous and previous != media.id:
         media_release(uploader_id=user.id, media_ids=[previous])
     return user
+
+
+def user_cards_forget(*, user_ids: Iterable[int]) -> None:
+    """After a change to a user's name, picture, badge or status: drop their cached author
+    card once the change commits (every path that changes those fields calls this)."""
+    after_commit(partial(cache_forget, AUTHOR_CARDS, list(user_ids)), using="default")

@@ -201,16 +201,17 @@ def post_publish_if_ready(*, post: Post) -> bool:
     )
     if not media_all_ready(using=using, media_ids=media_ids):
         return False
+    now = timezone.now()
     with transaction.atomic(using=using):
         updated = (
             Post.objects.using(using)
             .filter(id=post.id, published_at__isnull=True, deleted_at__isnull=True)
-            .update(published_at=timezone.now())
+            .update(published_at=now, updated_at=now)  # a new version: media now ready
         )
         if updated:
             # The count shown to others counts published posts only.
             _post_count_add(using, post.author_id, 1)
-            post.published_at = timezone.now()
+            post.published_at = post.updated_at = now
             for hook in post_published_hooks:
                 after_commit(partial(hook, post_id=post.id), using=using)
     return bool(updated)

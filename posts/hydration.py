@@ -1,0 +1,191 @@
+"""Hydration for the hottest lists (the home feed): light states from the database, bodies from
+Redis.
+
+A post's answer splits in two:
+- its *state*, which changes often or depends on the viewer: counts, published/deleted, the
+  viewer's like and save, whether the author blocks the viewer, and the post's version
+  (`updated_at`). One light query per shard reads the states of any number of posts.
+- its *body*, which is the same for every viewer and changes only on an edit: media with their
+  URLs, caption, hashtags, mentions, location, times, permalink. Bodies are rendered once and
+  kept in Redis (`post:{id}`), checked against the version read with the state, so an edit is
+  never served stale. Author cards come from the accounts cache in the same round trip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import orjson
+from django.db import connections
+
+from accounts.selectors import AUTHOR_CARDS
+from instagram.cache import Cached, CachedKind, CacheRead, cache_read
+from instagram.renderers import dumps
+from instagram.sharding import alias_for_id, group_by_alias
+from posts.selectors import locations_by_id, media_item, permalink, saved_among
+
+BODY_TTL = 24 * 3600
+
+_STATES_SQL = """
+SELECT p.id, p.author_id, p.like_count, p.comment_count,
+       p.published_at IS NOT NULL, p.deleted_at IS NOT NULL,
+       (extract(epoch FROM p.updated_at) * 1000000)::bigint,
+       EXISTS (SELECT 1 FROM posts_like l WHERE l.post_id = p.id AND l.user_id = %(viewer)s),
+       EXISTS (SELECT 1 FROM accounts_block b
+               WHERE b.blocker_id = p.author_id AND b.blocked_id = %(viewer)s)
+FROM posts_post p
+WHERE p.id = ANY(%(ids)s)
+"""
+# The same on the viewer's own shard, plus which of all the candidates (on any shard) the
+# viewer saved: saves live on the saver's shard.
+_STATES_AND_SAVES_SQL = _STATES_SQL.replace(
+    "FROM posts_post p",
+    ", (SELECT array_agg(s.post_id) FROM posts_save s\n"
+    "    WHERE s.user_id = %(viewer)s AND s.post_id = ANY(%(all)s))\nFROM posts_post p",
+)
+
+
+@dataclass
+class PostState:
+    id: int
+    author_id: int
+    like_count: int
+    comment_count: int
+    published: bool
+    deleted: bool
+    version: int  # updated_at in microseconds: a cached body of another version is stale
+    viewer_has_liked: bool
+    author_blocks_viewer: bool
+
+
+def post_states(
+    viewer_id: int, post_ids: Iterable[int], *, saved: set[int]
+) -> dict[int, PostState]:
+    """States by ID, one query per shard; the viewer's saves among them are added to `saved`,
+    read by the query on the viewer's shard (or by one more query when no post lives there)."""
+    wanted = list(post_ids)
+    home = alias_for_id(viewer_id)
+    saves_read = False
+    states: dict[int, PostState] = {}
+    for alias, ids in group_by_alias(wanted).items():
+        with_saves = alias == home
+        with connections[alias].cursor() as cursor:
+            cursor.execute(
+                _STATES_AND_SAVES_SQL if with_saves else _STATES_SQL,
+                {"viewer": viewer_id, "ids": ids, "all": wanted},
+            )
+            for values in cursor.fetchall():
+                if with_saves:
+                    saved.update(values[-1] or ())
+                    saves_read = True
+                    values = values[:-1]
+                states[values[0]] = PostState(*values)
+    if not saves_read and states:
+        saved.update(saved_among(viewer_id, list(states)))
+    return states
+
+
+_BODIES_SQL = """
+SELECT p.id, p.caption, p.location_id, p.hashtags, p.mentions, p.created_at,
+       (extract(epoch FROM p.updated_at) * 1000000)::bigint,
+       COALESCE((
+           SELECT json_agg(json_build_array(m.id, m.kind, m.media_type, m.status,
+                                            m.storage_prefix, m.width, m.height, m.placeholder,
+                                            pm.alt_text) ORDER BY pm.position)
+           FROM posts_postmedia pm JOIN media_media m ON m.id = pm.media_id
+           WHERE pm.post_id = p.id), '[]')
+FROM posts_post p
+WHERE p.id = ANY(%s)
+"""
+
+
+def _json(value):
+    # Django reads json/jsonb as text on its connections.
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _bodies_load(post_ids: list[int]) -> dict[int, Cached]:
+    """Bodies rendered from the database: one query per shard, one for their locations."""
+    rows: list[tuple] = []
+    for alias, ids in group_by_alias(post_ids).items():
+        with connections[alias].cursor() as cursor:
+            cursor.execute(_BODIES_SQL, [ids])
+            rows.extend(cursor.fetchall())
+    locations = locations_by_id({row[2] for row in rows if row[2] is not None})
+    bodies = {}
+    for post_id, caption, location_id, hashtags, mentions, created, version, media in rows:
+        body = {
+            "post_id": str(post_id),
+            "media": [media_item(item) for item in _json(media)],
+            "caption": caption,
+            "hashtags": _json(hashtags),
+            "mentions": _json(mentions),
+            "location": locations.get(location_id),
+            "created_at": created,
+            "permalink": permalink(post_id),
+        }
+        bodies[post_id] = Cached(dumps(body), version)
+    return bodies
+
+
+POST_BODIES = CachedKind(prefix="post", ttl=BODY_TTL, load=_bodies_load)
+
+
+@dataclass
+class Hydrated:
+    """What rendering needs beyond the states: bodies and author cards, as JSON."""
+
+    bodies: dict[int, Cached]
+    cards: dict[int, Cached]
+
+    def author_active(self, author_id: int) -> bool:
+        card = self.cards.get(author_id)
+        return card is not None and card.json != b"null"
+
+    def hashtags(self, post_id: int) -> list[str]:
+        return orjson.loads(self.bodies[post_id].json)["hashtags"]
+
+
+def posts_hydrate(states: list[PostState], *, known: Hydrated | None = None) -> Hydrated:
+    """Bodies and author cards of these posts (those not already `known`): one Redis round
+    trip, plus the database for what Redis lacks."""
+    hydrated = known or Hydrated(bodies={}, cards={})
+    # Only published bodies are cached: before that, the media inside are still changing.
+    published = [s for s in states if s.id not in hydrated.bodies and s.published]
+    drafts = [s.id for s in states if s.id not in hydrated.bodies and not s.published]
+    authors = {s.author_id for s in states} - set(hydrated.cards)
+    bodies, cards = cache_read(
+        CacheRead(POST_BODIES, [s.id for s in published], {s.id: s.version for s in published}),
+        CacheRead(AUTHOR_CARDS, authors),
+    )
+    hydrated.bodies.update(bodies)
+    hydrated.cards.update(cards)
+    if drafts:
+        hydrated.bodies.update(_bodies_load(drafts))
+    return hydrated
+
+
+_BOOL = {True: b"true", False: b"false"}
+
+
+def posts_render(
+    states: list[PostState], hydrated: Hydrated, *, saved: set[int]
+) -> list[orjson.Fragment]:
+    """The contract's post objects, in the order given: each body's JSON with the author and
+    the viewer's state spliced in, so cached bodies are never decoded and encoded again."""
+    return [
+        orjson.Fragment(
+            b'%s,"author":%s,"like_count":%d,"comment_count":%d,"viewer_has_liked":%s,'
+            b'"viewer_has_saved":%s}'
+            % (
+                hydrated.bodies[state.id].json[:-1],
+                hydrated.cards[state.author_id].json,
+                state.like_count,
+                state.comment_count,
+                _BOOL[state.viewer_has_liked],
+                _BOOL[state.id in saved],
+            )
+        )
+        for state in states
+    ]
