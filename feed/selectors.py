@@ -32,16 +32,14 @@ RANKED_WINDOW_TTL = 30 * 60
 
 def _candidates(graph: Graph, before_id: int | None, count: int) -> list[int]:
     """The newest `count` post IDs below `before_id` from every source, deduplicated."""
-    ids, celebrities = timelines.timeline_read(
+    ids, celebrities = timelines.home_read(
         graph.viewer_id, before_id=before_id, count=count, followees=graph.followees
     )
     if ids is None:
         services.timeline_rebuild(user_id=graph.viewer_id)
         ids, _ = timelines.timeline_read(graph.viewer_id, before_id=before_id, count=count)
     found = set(ids or [])
-    for author_id, posts in timelines.celebrity_posts(
-        celebrities, before_id=before_id, count=count
-    ).items():
+    for author_id, posts in celebrities.items():
         if posts is None:
             rebuilt = services.celebrity_rebuild(author_id=author_id)
             posts = [p for p in rebuilt if before_id is None or p < before_id][:count]

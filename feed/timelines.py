@@ -203,3 +203,62 @@ def celebrity_posts(
         exists, members = results[2 * index], results[2 * index + 1]
         found[author_id] = [int(m) for m in members if int(m)] if exists else None
     return found
+
+
+# A home read in one call on a single Redis: renew and read the timeline (false: missing), then
+# for each followee that is a celebrity, its ID and its recent posts (false: list missing).
+# KEYS: the timeline, the celebrity set, then each followee's celebrity list (ARGV[4..] are
+# the followees, in the same order). ARGV[1..3]: TTL, upper bound, count.
+_HOME_LUA = """
+local call = redis.call
+local out = {false}
+if call('EXPIRE', KEYS[1], ARGV[1]) == 1 then
+  out[1] = call('ZREVRANGEBYLEX', KEYS[1], ARGV[2], '(0000000000000000000', 'LIMIT', 0, ARGV[3])
+end
+for i = 4, #ARGV do
+  if call('SISMEMBER', KEYS[2], ARGV[i]) == 1 then
+    local key = KEYS[i - 1]
+    out[#out + 1] = ARGV[i]
+    if call('EXISTS', key) == 1 then
+      out[#out + 1] = call('ZREVRANGEBYLEX', key, ARGV[2], '-', 'LIMIT', 0, ARGV[3])
+    else
+      out[#out + 1] = false
+    end
+  end
+end
+return out
+"""
+_HOME_SHA = hashlib.sha1(_HOME_LUA.encode(), usedforsecurity=False).hexdigest()
+
+
+def home_read(
+    user_id: int, *, before_id: int | None, count: int, followees: Iterable[int]
+) -> tuple[list[int] | None, dict[int, list[int] | None]]:
+    """The timeline's newest post IDs below `before_id` (None: rebuild it first) and the recent
+    posts of each celebrity among `followees` (None: rebuild that list first).
+
+    One script call on a single Redis. On a cluster the keys live in many slots, so it takes
+    two round trips: the timeline with the celebrity lookup, then the celebrities' lists.
+    """
+    if settings.REDIS_CLUSTER:
+        ids, celebrities = timeline_read(
+            user_id, before_id=before_id, count=count, followees=followees
+        )
+        return ids, celebrity_posts(celebrities, before_id=before_id, count=count)
+    candidates = sorted(followees)
+    keys = [timeline_key(user_id), CELEBRITIES, *[celebrity_key(u) for u in candidates]]
+    high = f"({member(before_id)}" if before_id is not None else "+"
+    args = [ttl_seconds(), high, count, *candidates]
+    client = get_redis()
+    try:
+        reply = client.execute_command("EVALSHA", _HOME_SHA, len(keys), *keys, *args)
+    except NoScriptError:
+        reply = client.execute_command("EVAL", _HOME_LUA, len(keys), *keys, *args)
+    timeline = [int(m) for m in reply[0]] if reply[0] is not None else None
+    celebrity = {
+        int(reply[i]): [int(m) for m in reply[i + 1] if int(m)]
+        if reply[i + 1] is not None
+        else None
+        for i in range(1, len(reply), 2)
+    }
+    return timeline, celebrity

@@ -132,6 +132,26 @@ def test_celebrity_post_is_merged_at_read_without_timeline_writes(
     assert [_ids(_feed(client_for(fan))) for fan in fans] == [[post_id], [post_id]]
 
 
+def test_a_missing_celebrity_list_is_rebuilt_by_the_read_that_finds_it(
+    make_user, follow, publish, client_for, settings, redis_client
+):
+    settings.FEED_FANOUT_THRESHOLD = 2
+    star = make_user("star", shard="shard_1")
+    fans = [make_user(f"fan{n}", shard="shard_0") for n in range(2)]
+    for fan in fans:
+        follow(fan, star)
+    posts = [publish(star, "first"), publish(star, "second")]
+    for post_id in posts:
+        assert post_fanout(post_id=post_id) == 0
+    redis_client.delete(timelines.celebrity_key(star.id))
+
+    body = _feed(client_for(fans[0]))
+
+    assert _ids(body) == [posts[1], posts[0]]
+    members = redis_client.zrevrangebylex(timelines.celebrity_key(star.id), "+", "-")
+    assert [int(m) for m in members] == [posts[1], posts[0]]
+
+
 def test_own_post_is_in_the_feed_at_once(make_user, publish, client_for, redis_client):
     ann = make_user("ann")
 
