@@ -20,6 +20,7 @@ run: $(STAMP)
 	$(PY) -m instagram.devstack run
 
 TYPED := instagram accounts/services accounts/selectors.py posts/services posts/selectors.py \
+	posts/hydration.py \
 	feed media/services media/selectors.py
 
 test: $(STAMP)

@@ -39,9 +39,10 @@ class CachedKind:
     prefix: str
     ttl: int
     load: Callable[[list[int]], dict[int, Cached]]
+    shape: int = 1  # raised when the JSON changes shape: a new release reads new keys only
 
     def key(self, object_id: int) -> str:
-        return f"{self.prefix}:{{{object_id}}}"
+        return f"{self.prefix}:{{{object_id}}}:{self.shape}"
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,8 @@ def cache_read(*reads: CacheRead) -> list[dict[int, Cached]]:
         for object_id in ids:
             raw = next(values)
             head, _, body = raw.partition(b" ") if raw is not None else (b"", b"", b"")
-            if head.isdigit():  # else missing, or written by another release: load it
+            # Anything but "<digits> <object or null>" is a miss, rendered again.
+            if head.isdigit() and ((body[:1] == b"{" and body[-1:] == b"}") or body == b"null"):
                 version = int(head)
                 if read.versions is None or read.versions.get(object_id) == version:
                     objects[object_id] = Cached(body, version)

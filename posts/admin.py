@@ -3,6 +3,7 @@ from django.utils import timezone
 
 from instagram.admin import ShardedModelAdmin
 from posts.models import Comment, Hashtag, Location, Post
+from posts.services.locations import location_posts_touch
 from posts.services.posts import post_restore
 
 
@@ -56,6 +57,11 @@ class CommentAdmin(ShardedModelAdmin):
 class LocationAdmin(admin.ModelAdmin):
     list_display = ("name", "lat", "lng")
     search_fields = ("name",)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change:
+            location_posts_touch(location_id=obj.pk)
 
 
 @admin.register(Hashtag)

@@ -46,3 +46,18 @@ def location_create(*, name: str, lat: float, lng: float) -> LocationResult:
             name=name.strip(), name_normalized=normalized, lat=lat, lng=lng
         )
     return LocationResult(location=place, created=True)
+
+
+def location_posts_touch(*, location_id: int) -> int:
+    """After a location's name or place changed: give every post there a new version, so no
+    cached body shows the old one (an admin edit; rare). Returns how many posts, all shards."""
+    from django.utils import timezone
+
+    from instagram.sharding import shard_aliases
+    from posts.models import Post
+
+    now = timezone.now()
+    return sum(
+        Post.objects.using(alias).filter(location_id=location_id).update(updated_at=now)
+        for alias in shard_aliases()
+    )
