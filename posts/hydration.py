@@ -23,7 +23,7 @@ from accounts.selectors import AUTHOR_CARDS
 from instagram.cache import Cached, CachedKind, CacheRead, cache_read
 from instagram.renderers import dumps
 from instagram.sharding import alias_for_id, group_by_alias
-from posts.selectors import locations_by_id, media_item, permalink, saved_among
+from posts.selectors import MEDIA_JSON_SQL, locations_by_id, media_item, permalink, saved_among
 
 BODY_TTL = 24 * 3600
 
@@ -86,18 +86,16 @@ def post_states(
     return states
 
 
-_BODIES_SQL = """
+_BODIES_SQL = (
+    """
 SELECT p.id, p.caption, p.location_id, p.hashtags, p.mentions, p.created_at,
-       (extract(epoch FROM p.updated_at) * 1000000)::bigint,
-       COALESCE((
-           SELECT json_agg(json_build_array(m.id, m.kind, m.media_type, m.status,
-                                            m.storage_prefix, m.width, m.height, m.placeholder,
-                                            pm.alt_text) ORDER BY pm.position)
-           FROM posts_postmedia pm JOIN media_media m ON m.id = pm.media_id
-           WHERE pm.post_id = p.id), '[]')
+       (extract(epoch FROM p.updated_at) * 1000000)::bigint,"""
+    + MEDIA_JSON_SQL
+    + """
 FROM posts_post p
 WHERE p.id = ANY(%s)
 """
+)
 
 
 def _json(value):

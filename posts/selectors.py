@@ -382,21 +382,27 @@ def locations_search(*, query: str, limit: int = 20) -> list[dict]:
 
 # --- One query per shard: posts with their media, the viewer's like and blocks ----------------
 
-_ROWS_SQL = """
-SELECT p.id, p.author_id, p.caption, p.location_id, p.hashtags, p.mentions, p.like_count,
-       p.comment_count, p.created_at, p.published_at IS NOT NULL, p.deleted_at IS NOT NULL,
-       EXISTS (SELECT 1 FROM posts_like l WHERE l.post_id = p.id AND l.user_id = %(viewer)s),
-       EXISTS (SELECT 1 FROM accounts_block b
-               WHERE b.blocker_id = p.author_id AND b.blocked_id = %(viewer)s),
+# A post's media items in order, as the JSON `media_item` renders (a column of posts_post p).
+MEDIA_JSON_SQL = """
        COALESCE((
            SELECT json_agg(json_build_array(m.id, m.kind, m.media_type, m.status,
                                             m.storage_prefix, m.width, m.height, m.placeholder,
                                             pm.alt_text) ORDER BY pm.position)
            FROM posts_postmedia pm JOIN media_media m ON m.id = pm.media_id
-           WHERE pm.post_id = p.id), '[]')
+           WHERE pm.post_id = p.id), '[]')"""
+_ROWS_SQL = (
+    """
+SELECT p.id, p.author_id, p.caption, p.location_id, p.hashtags, p.mentions, p.like_count,
+       p.comment_count, p.created_at, p.published_at IS NOT NULL, p.deleted_at IS NOT NULL,
+       EXISTS (SELECT 1 FROM posts_like l WHERE l.post_id = p.id AND l.user_id = %(viewer)s),
+       EXISTS (SELECT 1 FROM accounts_block b
+               WHERE b.blocker_id = p.author_id AND b.blocked_id = %(viewer)s),"""
+    + MEDIA_JSON_SQL
+    + """
 FROM posts_post p
 WHERE p.id = ANY(%(ids)s)
 """
+)
 
 
 @dataclass
@@ -419,42 +425,15 @@ class PostRow:
     media: list
 
 
-# The same on the viewer's own shard, plus which of all the candidates (on any shard) the
-# viewer saved: saves live on the saver's shard.
-_ROWS_AND_SAVES_SQL = _ROWS_SQL.replace(
-    "FROM posts_post p",
-    ", (SELECT array_agg(s.post_id) FROM posts_save s\n"
-    "    WHERE s.user_id = %(viewer)s AND s.post_id = ANY(%(all)s))\nFROM posts_post p",
-)
-
-
-def post_rows(
-    viewer_id: int, post_ids: Iterable[int], *, saved: set[int] | None = None
-) -> dict[int, PostRow]:
-    """Posts by ID with media, the viewer's like and the author's block: one query per shard.
-
-    With `saved`, the viewer's saves among these posts are added to it, read by the query on
-    the viewer's shard (or by one more query when none of the posts lives there).
-    """
+def post_rows(viewer_id: int, post_ids: Iterable[int]) -> dict[int, PostRow]:
+    """Posts by ID with media, the viewer's like and the author's block: one query per shard."""
     from django.db import connections
 
-    wanted = list(post_ids)
-    home = alias_for_id(viewer_id) if saved is not None and viewer_id else None
-    saves: set[int] = saved if saved is not None else set()
-    saves_read = False
     rows: dict[int, PostRow] = {}
-    for alias, ids in group_by_alias(wanted).items():
-        with_saves = alias == home
+    for alias, ids in group_by_alias(post_ids).items():
         with connections[alias].cursor() as cursor:
-            cursor.execute(
-                _ROWS_AND_SAVES_SQL if with_saves else _ROWS_SQL,
-                {"viewer": viewer_id, "ids": ids, "all": wanted},
-            )
+            cursor.execute(_ROWS_SQL, {"viewer": viewer_id, "ids": ids})
             for values in cursor.fetchall():
-                if with_saves:
-                    saves.update(values[-1] or ())
-                    saves_read = True
-                    values = values[:-1]
                 row = PostRow(*values)
                 # Django reads json/jsonb as text on its connections: decode here.
                 for name in ("hashtags", "mentions", "media"):
@@ -462,8 +441,6 @@ def post_rows(
                     if isinstance(value, str | bytes):
                         setattr(row, name, orjson.loads(value))
                 rows[row.id] = row
-    if home is not None and not saves_read and rows:
-        saves.update(saved_among(viewer_id, list(rows)))
     return rows
 
 
