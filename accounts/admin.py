@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
 from accounts.models import AuthToken, Block, CloseFriend, Follower, Following, FollowRequest, User
+from accounts.services.auth import user_tokens_forget, user_tokens_mark_revoked
 from accounts.services.profile import user_cards_forget
 from instagram.admin import ShardedModelAdmin
 
@@ -24,6 +25,18 @@ class UserAdmin(DjangoUserAdmin):
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         user_cards_forget(user_ids=[obj.pk])
+        if obj.is_active:
+            user_tokens_forget(user_ids=[obj.pk])
+        else:
+            user_tokens_mark_revoked(user_ids=[obj.pk])
+
+    def delete_model(self, request, obj):
+        user_tokens_mark_revoked(user_ids=[obj.pk])
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        user_tokens_mark_revoked(user_ids=list(queryset.values_list("pk", flat=True)))
+        super().delete_queryset(request, queryset)
 
     def _update(self, queryset, **fields) -> None:
         user_ids = list(queryset.values_list("pk", flat=True))
@@ -40,6 +53,7 @@ class UserAdmin(DjangoUserAdmin):
 
     @admin.action(description="Deactivate (and revoke their tokens)")
     def deactivate(self, request, queryset):
+        user_tokens_mark_revoked(user_ids=list(queryset.values_list("pk", flat=True)))
         AuthToken.objects.filter(user__in=queryset).delete()
         self._update(queryset, is_active=False)
 

@@ -1,15 +1,39 @@
-"""`Authorization: Bearer <token>`: a token is looked up by its SHA-256, with its user."""
+"""`Authorization: Bearer <token>`: a token is looked up by its SHA-256.
+
+Every authenticated request needs its token checked, so the check is cached in Redis
+(`auth:{sha256}`: user ID, token ID, expiry and last activity) for AUTH_CACHE_SECONDS, and the
+request's user carries only those fields: the first use of any other loads the whole row in one
+query (`User.refresh_from_db`). A miss reads the token and its user from PostgreSQL in one
+query and fills the entry with SET NX, so it never overwrites a mark.
+
+Revocation is at once: logout, a password change, a deactivation or a deletion marks the token's
+entry `revoked` (for longer than an entry lives) after the change commits, and a revoked mark
+is final even for a request that read the database just before the change. Without Redis,
+every request reads PostgreSQL, as Redis is only a cache.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
+from django.conf import settings
 from django.db import connections
 from django.utils import timezone
+from redis.exceptions import RedisError
 from rest_framework import authentication, exceptions
 
 from accounts.models import AuthToken, User
-from accounts.services.auth import hash_token, user_touch_active
+from accounts.services.auth import (
+    REVOKED,
+    hash_token,
+    token_cache_entry,
+    token_cache_key,
+    user_touch_active,
+)
+from instagram.redis import get_redis
+
+logger = logging.getLogger(__name__)
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
@@ -38,12 +62,52 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         if token.expires_at <= now:
             raise exceptions.AuthenticationFailed("The token has expired.", "token_expired")
         if user.last_active_at < now - dt.timedelta(hours=1):
-            user_touch_active(user=user, now=now)
+            user_touch_active(user=user, now=now, token=token)
         request.auth_token = token
         return user, token
 
 
+def _token_with_user(key_hash: str) -> tuple[AuthToken, User] | None:
+    key = token_cache_key(key_hash)
+    try:
+        cached = get_redis().get(key)
+    except RedisError:
+        logger.warning("token cache unavailable; reading the database", exc_info=True)
+        return _token_with_user_from_db(key_hash)
+    if cached == REVOKED:
+        return None
+    if cached is not None:
+        try:
+            return _from_cache(key_hash, cached)
+        except ValueError:  # not an entry of this release: read the database
+            pass
+    found = _token_with_user_from_db(key_hash)
+    if found is not None and found[1].is_active and cached is None:
+        entry = token_cache_entry(token=found[0], user=found[1])
+        try:
+            get_redis().set(key, entry, ex=settings.AUTH_CACHE_SECONDS, nx=True)
+        except RedisError:
+            logger.warning("token cache unavailable", exc_info=True)
+    return found
+
+
+def _moment(micros: bytes) -> dt.datetime:
+    return dt.datetime.fromtimestamp(int(micros) / 1_000_000, tz=dt.UTC)
+
+
+def _from_cache(key_hash: str, cached: bytes) -> tuple[AuthToken, User]:
+    user_id, token_id, expires, last_active = cached.split()
+    known = {"id": int(user_id), "is_active": True, "last_active_at": _moment(last_active)}
+    user = User.from_db("default", _CACHED_FIELDS, [known[name] for name in _CACHED_FIELDS])
+    token = AuthToken(id=int(token_id), user=user, key_hash=key_hash, expires_at=_moment(expires))
+    token._state.adding = False
+    token._state.db = "default"
+    return token, user
+
+
 _USER_FIELDS = [f.attname for f in User._meta.concrete_fields]
+# What a cached entry knows of the user, in the model's field order (as `from_db` takes them).
+_CACHED_FIELDS = [name for name in _USER_FIELDS if name in ("id", "is_active", "last_active_at")]
 _TOKEN_SQL = (
     "SELECT t.id, t.expires_at, "
     + ", ".join(f'u."{name}"' for name in _USER_FIELDS)
@@ -52,8 +116,8 @@ _TOKEN_SQL = (
 )
 
 
-def _token_with_user(key_hash: str) -> tuple[AuthToken, User] | None:
-    """The token and its user in one plain query (every authenticated request runs it)."""
+def _token_with_user_from_db(key_hash: str) -> tuple[AuthToken, User] | None:
+    """The token and its user in one plain query."""
     with connections["default"].cursor() as cursor:
         cursor.execute(_TOKEN_SQL, [key_hash])
         row = cursor.fetchone()

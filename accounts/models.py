@@ -69,6 +69,14 @@ class User(AbstractUser):
         """The alias of the user's home shard, where their sharded rows live."""
         return alias_for_id(self.id)
 
+    def refresh_from_db(self, using=None, fields=None, from_queryset=None) -> None:
+        # A request's user from the token cache carries only what authentication needs; the
+        # first use of any other field loads all of them in one query, not one per field.
+        deferred = self.get_deferred_fields()
+        if fields is not None and deferred and set(fields) <= deferred:
+            fields = list(deferred)
+        super().refresh_from_db(using=using, fields=fields, from_queryset=from_queryset)
+
 
 class AuthToken(models.Model):
     """A bearer token for one device; only its SHA-256 is stored, the token is shown once."""

@@ -300,6 +300,7 @@ SPECTACULAR_SETTINGS = {
 
 # --- Accounts and the social graph --------------------------------------------------------
 AUTH_TOKEN_TTL_DAYS = env_int("AUTH_TOKEN_TTL_DAYS", 90)
+AUTH_CACHE_SECONDS = env_int("AUTH_CACHE_SECONDS", 600)  # a checked token is trusted this long
 LOGIN_FAILURES_PER_ACCOUNT = env_int("LOGIN_FAILURES_PER_ACCOUNT", 10)  # per 15 minutes
 LOGIN_ATTEMPTS_PER_IP = env_int("LOGIN_ATTEMPTS_PER_IP", 100)  # per 15 minutes
 REGISTRATIONS_PER_IP_PER_HOUR = env_int("REGISTRATIONS_PER_IP_PER_HOUR", 20)

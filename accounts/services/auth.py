@@ -13,14 +13,17 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from accounts.models import RESERVED_USERNAMES, USERNAME_RE, AuthToken, User, UserCounters
+from instagram.dispatch import after_commit
 from instagram.errors import ApiError
 from instagram.ratelimit import (
     rate_limit_enforce,
     rate_limit_hit,
     rate_limit_refuse_if_over,
 )
+from instagram.redis import get_redis
 from instagram.sharding import alias_for_id
 
 LOGIN_WINDOW = 15 * 60
@@ -136,8 +139,50 @@ def user_login(*, username: str, password: str, client_ip: str, device: str = ""
     return token_issue(user=user, device=device)
 
 
+def token_cache_key(key_hash: str) -> str:
+    return f"auth:{{{key_hash}}}"
+
+
+REVOKED = b"revoked"
+
+
+def tokens_mark_revoked(*, key_hashes: list[str]) -> None:
+    """After the change commits, mark these tokens' cache entries revoked (see
+    `accounts.authentication`): for longer than an entry lives, so no request that read the
+    database before the change can cache the token as valid again."""
+
+    def mark() -> None:
+        pipe = get_redis().pipeline(transaction=False)
+        for key_hash in key_hashes:
+            pipe.set(token_cache_key(key_hash), REVOKED, ex=2 * settings.AUTH_CACHE_SECONDS)
+        pipe.execute()
+
+    if key_hashes:
+        after_commit(mark, using="default")
+
+
+def user_tokens_mark_revoked(*, user_ids: list[int]) -> None:
+    """Every token of these users (before they are deleted or while they are deactivated)."""
+    key_hashes = list(
+        AuthToken.objects.filter(user_id__in=user_ids).values_list("key_hash", flat=True)
+    )
+    tokens_mark_revoked(key_hashes=key_hashes)
+
+
+def user_tokens_forget(*, user_ids: list[int]) -> None:
+    """Drop these users' token cache entries, marks included (a reactivation): their next
+    request reads the database."""
+    key_hashes = list(
+        AuthToken.objects.filter(user_id__in=user_ids).values_list("key_hash", flat=True)
+    )
+    if key_hashes:
+        keys = [token_cache_key(h) for h in key_hashes]
+        after_commit(lambda: get_redis().delete(*keys), using="default")
+
+
 def token_revoke(*, token: AuthToken) -> None:
     AuthToken.objects.filter(pk=token.pk).delete()
+    tokens_mark_revoked(key_hashes=[token.key_hash])
 
 
 def password_change(*, user: User, old_password: str, new_password: str) -> IssuedToken:
@@ -148,10 +193,40 @@ def password_change(*, user: User, old_password: str, new_password: str) -> Issu
     with transaction.atomic():
         user.set_password(new_password)
         user.save(update_fields=["password"])
+        user_tokens_mark_revoked(user_ids=[user.id])
         AuthToken.objects.filter(user=user).delete()
         return token_issue(user=user, device="password-change")
 
 
-def user_touch_active(*, user: User, now: dt.datetime) -> None:
+# A cached token's entry with its user's new last activity, unless it was marked revoked.
+_TOUCH_LUA = """
+local entry = redis.call('GET', KEYS[1])
+if entry and entry ~= 'revoked' then
+  redis.call('SET', KEYS[1], ARGV[1], 'KEEPTTL')
+end
+"""
+
+
+def user_touch_active(*, user: User, now: dt.datetime, token: AuthToken | None = None) -> None:
     User.objects.filter(pk=user.pk).update(last_active_at=now)
     user.last_active_at = now
+    if token is not None:
+        entry = token_cache_entry(token=token, user=user)
+        try:
+            get_redis().eval(_TOUCH_LUA, 1, token_cache_key(token.key_hash), entry)
+        except RedisError:  # the entry keeps the old time: at worst one more touch
+            pass
+
+
+def _micros(moment: dt.datetime) -> int:
+    return int(moment.timestamp() * 1_000_000)
+
+
+def token_cache_entry(*, token: AuthToken, user: User) -> bytes:
+    """What the token cache keeps: user ID, token ID, expiry and last activity (microseconds)."""
+    return b"%d %d %d %d" % (
+        user.id,
+        token.id,
+        _micros(token.expires_at),
+        _micros(user.last_active_at),
+    )

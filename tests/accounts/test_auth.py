@@ -205,13 +205,17 @@ def test_expired_token_is_a_401(client_for, make_user):
     }
 
 
-def test_logout_revokes_only_that_token(api, client_for, make_user, redis_client):
+def test_logout_revokes_only_that_token(
+    api, client_for, make_user, redis_client, django_capture_on_commit_callbacks
+):
     user = make_user("ivy")
     other_device = api.post(
         "/api/v1/accounts/login", {"username": "ivy", "password": PASSWORD}, format="json"
     ).json()["token"]
+    assert client_for(user).get("/api/v1/accounts/me").status_code == 200  # now cached
 
-    logout = client_for(user).post("/api/v1/accounts/logout")
+    with django_capture_on_commit_callbacks(using="default", execute=True):
+        logout = client_for(user).post("/api/v1/accounts/logout")
 
     assert logout.status_code == 204
     assert client_for(user).get("/api/v1/accounts/me").status_code == 401
@@ -219,7 +223,9 @@ def test_logout_revokes_only_that_token(api, client_for, make_user, redis_client
     assert other.status_code == 200
 
 
-def test_password_change_revokes_every_token_and_issues_one(api, client_for, make_user):
+def test_password_change_revokes_every_token_and_issues_one(
+    api, client_for, make_user, redis_client, django_capture_on_commit_callbacks
+):
     user = make_user("jack")
     token_issue_count = AuthToken.objects.filter(user=user).count()
 
@@ -228,11 +234,12 @@ def test_password_change_revokes_every_token_and_issues_one(api, client_for, mak
         {"old_password": "nope", "new_password": "another long passphrase"},
         format="json",
     )
-    changed = client_for(user).post(
-        "/api/v1/accounts/me/password",
-        {"old_password": PASSWORD, "new_password": "another long passphrase"},
-        format="json",
-    )
+    with django_capture_on_commit_callbacks(using="default", execute=True):
+        changed = client_for(user).post(
+            "/api/v1/accounts/me/password",
+            {"old_password": PASSWORD, "new_password": "another long passphrase"},
+            format="json",
+        )
 
     assert token_issue_count == 1
     assert wrong.status_code == 400
