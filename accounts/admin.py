@@ -32,10 +32,13 @@ class UserAdmin(DjangoUserAdmin):
 
     def delete_model(self, request, obj):
         user_tokens_mark_revoked(user_ids=[obj.pk])
+        user_cards_forget(user_ids=[obj.pk])
         super().delete_model(request, obj)
 
     def delete_queryset(self, request, queryset):
-        user_tokens_mark_revoked(user_ids=list(queryset.values_list("pk", flat=True)))
+        user_ids = list(queryset.values_list("pk", flat=True))
+        user_tokens_mark_revoked(user_ids=user_ids)
+        user_cards_forget(user_ids=user_ids)
         super().delete_queryset(request, queryset)
 
     def _update(self, queryset, **fields) -> None:
@@ -60,6 +63,7 @@ class UserAdmin(DjangoUserAdmin):
     @admin.action(description="Reactivate")
     def reactivate(self, request, queryset):
         self._update(queryset, is_active=True)
+        user_tokens_forget(user_ids=list(queryset.values_list("pk", flat=True)))
 
 
 @admin.register(Following)

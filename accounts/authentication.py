@@ -79,7 +79,7 @@ def _token_with_user(key_hash: str) -> tuple[AuthToken, User] | None:
     if cached is not None:
         try:
             return _from_cache(key_hash, cached)
-        except ValueError:  # not an entry of this release: read the database
+        except (ValueError, OverflowError, OSError):  # not an entry of ours: read the database
             pass
     found = _token_with_user_from_db(key_hash)
     if found is not None and found[1].is_active and cached is None:

@@ -87,9 +87,9 @@ def _author_cards_load(user_ids: list[int]) -> dict[int, Cached]:
 
 
 # The author object of posts in hot lists, as JSON (`null` while the account is deactivated:
-# its content is hidden): cached in Redis (`card:{id}`), dropped after every change to these
-# fields (`services.profile.user_cards_forget`), and otherwise kept for ten minutes.
-AUTHOR_CARDS = CachedKind(prefix="card", ttl=600, load=_author_cards_load)
+# its content is hidden): cached in Redis (`card:{id}`), marked changed before and after every
+# change to these fields (`services.profile.user_cards_forget`), otherwise kept ten minutes.
+AUTHOR_CARDS = CachedKind(prefix="card", ttl=600, load=_author_cards_load, nullable=True)
 
 
 # --- Relationships -------------------------------------------------------------------------

@@ -4,7 +4,8 @@ Redis is a cache here, never the only copy: a missing entry is loaded from Postg
 written back, and every entry expires after its kind's TTL. A kind whose objects carry a
 version (a post's `updated_at`) is checked against the version the caller read from the
 database in the same request, so an edit is never served stale, whatever the timing of its
-invalidation. Other kinds are dropped after the commit of any change (`cache_forget`).
+invalidation. Other kinds are marked changed before and after the commit of any change
+(`cache_forget`); while marked they are read from the database and not filled.
 
 Any number of objects of any kinds cost one round trip: MGET on one server; on Redis Cluster,
 redis-py's `mget_nonatomic` (one MGET per hash slot, pipelined).
@@ -12,12 +13,16 @@ redis-py's `mget_nonatomic` (one MGET per hash slot, pipelined).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from django.conf import settings
+from redis.exceptions import RedisError
 
 from instagram.redis import get_redis
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -33,12 +38,17 @@ class CachedKind:
     """One kind of cached object: its key prefix, lifetime, and loader.
 
     `load(ids)` reads the objects from the database (one query per shard); an ID it leaves
-    out does not exist and is not cached.
+    out does not exist and is not cached. A versioned kind is checked against the version the
+    caller read, so a fill simply overwrites. An unversioned kind is dropped on change with a
+    mark (`cache_forget`) and filled with SET NX, so a fill from a read made before a change
+    can never outlive the mark; `nullable` kinds may cache `null` (a hidden object).
     """
 
     prefix: str
     ttl: int
     load: Callable[[list[int]], dict[int, Cached]]
+    versioned: bool = False
+    nullable: bool = False
     shape: int = 1  # raised when the JSON changes shape: a new release reads new keys only
 
     def key(self, object_id: int) -> str:
@@ -52,36 +62,46 @@ class CacheRead:
     versions: Mapping[int, int] | None = None  # the current version of each, if versioned
 
 
+FORGOTTEN = b"-"  # a mark: changed lately; load from the database and do not fill
+FORGOTTEN_SECONDS = 30
+
+
 def cache_read(*reads: CacheRead) -> list[dict[int, Cached]]:
     """The objects each read asks for, by ID, in one Redis round trip plus loads of misses.
 
-    Stored as `b"<version> <json>"`, so a hit costs no decoding of the JSON.
+    Stored as `b"<version> <json>"`, so a hit costs no decoding of the JSON. Without Redis,
+    everything is loaded from the database.
     """
     wanted = [(read, list(dict.fromkeys(read.ids))) for read in reads]
     keys = [read.kind.key(i) for read, ids in wanted for i in ids]
     values = iter(_get_many(keys) if keys else [])
     found: list[dict[int, Cached]] = []
-    fill: dict[str, tuple[bytes, int]] = {}
+    fill: dict[str, tuple[bytes, int, bool]] = {}
     for read, ids in wanted:
         objects: dict[int, Cached] = {}
         missing: list[int] = []
+        marked: set[int] = set()
+        unreadable: set[int] = set()
         for object_id in ids:
             raw = next(values)
-            head, _, body = raw.partition(b" ") if raw is not None else (b"", b"", b"")
-            # Anything but "<digits> <object or null>" is a miss, rendered again.
-            if head.isdigit() and ((body[:1] == b"{" and body[-1:] == b"}") or body == b"null"):
-                version = int(head)
-                if read.versions is None or read.versions.get(object_id) == version:
-                    objects[object_id] = Cached(body, version)
-                    continue
+            hit = _parse(read.kind, raw)
+            if hit is not None and (
+                read.versions is None or read.versions.get(object_id) == hit.version
+            ):
+                objects[object_id] = hit
+                continue
             missing.append(object_id)
+            if raw == FORGOTTEN:
+                marked.add(object_id)
+            elif raw is not None:
+                unreadable.add(object_id)  # not ours (another release): replace it
         if missing:
             loaded = read.kind.load(missing)
             for object_id, value in loaded.items():
-                fill[read.kind.key(object_id)] = (
-                    b"%d %s" % (value.version, value.json),
-                    read.kind.ttl,
-                )
+                if object_id not in marked:
+                    entry = b"%d %s" % (value.version, value.json)
+                    overwrite = read.kind.versioned or object_id in unreadable
+                    fill[read.kind.key(object_id)] = (entry, read.kind.ttl, overwrite)
             objects.update(loaded)
         found.append(objects)
     if fill:
@@ -89,29 +109,48 @@ def cache_read(*reads: CacheRead) -> list[dict[int, Cached]]:
     return found
 
 
+def _parse(kind: CachedKind, raw: bytes | None) -> Cached | None:
+    """A stored entry, or None for anything but "<digits> <object>" (or `null`, if allowed)."""
+    if raw is None:
+        return None
+    head, _, body = raw.partition(b" ")
+    if not head.isdigit():
+        return None
+    if (body[:1] == b"{" and body[-1:] == b"}") or (kind.nullable and body == b"null"):
+        return Cached(body, int(head))
+    return None
+
+
 def cache_forget(kind: CachedKind, ids: Iterable[int]) -> None:
+    """Mark these objects changed: reads load them from the database for a while, unfilled."""
     keys = [kind.key(i) for i in ids]
     if not keys:
         return
-    client = get_redis()
-    if settings.REDIS_CLUSTER:
-        pipe = client.pipeline(transaction=False)
+    try:
+        pipe = get_redis().pipeline(transaction=False)
         for key in keys:
-            pipe.delete(key)
+            pipe.set(key, FORGOTTEN, ex=FORGOTTEN_SECONDS)
         pipe.execute()
-    else:
-        client.delete(*keys)
+    except RedisError:
+        logger.warning("cache unavailable: %s kept until it expires", kind.prefix, exc_info=True)
 
 
 def _get_many(keys: list[str]) -> list[bytes | None]:
-    client = get_redis()
-    if settings.REDIS_CLUSTER:
-        return client.mget_nonatomic(keys)
-    return client.mget(keys)
+    try:
+        client = get_redis()
+        if settings.REDIS_CLUSTER:
+            return client.mget_nonatomic(keys)
+        return client.mget(keys)
+    except RedisError:
+        logger.warning("cache unavailable: reading the database", exc_info=True)
+        return [None] * len(keys)
 
 
-def _set_many(values: dict[str, tuple[bytes, int]]) -> None:
-    pipe = get_redis().pipeline(transaction=False)
-    for key, (value, ttl) in values.items():
-        pipe.set(key, value, ex=ttl)
-    pipe.execute()
+def _set_many(values: dict[str, tuple[bytes, int, bool]]) -> None:
+    try:
+        pipe = get_redis().pipeline(transaction=False)
+        for key, (value, ttl, overwrite) in values.items():
+            pipe.set(key, value, ex=ttl, nx=not overwrite)
+        pipe.execute()
+    except RedisError:
+        logger.warning("cache unavailable: not filled", exc_info=True)

@@ -63,6 +63,17 @@ class LocationAdmin(admin.ModelAdmin):
         if change:
             location_posts_touch(location_id=obj.pk)
 
+    def delete_model(self, request, obj):
+        location_id = obj.pk
+        super().delete_model(request, obj)
+        location_posts_touch(location_id=location_id)
+
+    def delete_queryset(self, request, queryset):
+        location_ids = list(queryset.values_list("pk", flat=True))
+        super().delete_queryset(request, queryset)
+        for location_id in location_ids:
+            location_posts_touch(location_id=location_id)
+
 
 @admin.register(Hashtag)
 class HashtagAdmin(admin.ModelAdmin):

@@ -127,7 +127,7 @@ def _bodies_load(post_ids: list[int]) -> dict[int, Cached]:
     return bodies
 
 
-POST_BODIES = CachedKind(prefix="post", ttl=BODY_TTL, load=_bodies_load)
+POST_BODIES = CachedKind(prefix="post", ttl=BODY_TTL, load=_bodies_load, versioned=True)
 
 
 @dataclass

@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from django.utils import timezone
 from redis.exceptions import RedisError
 
@@ -146,43 +147,60 @@ def token_cache_key(key_hash: str) -> str:
 REVOKED = b"revoked"
 
 
-def tokens_mark_revoked(*, key_hashes: list[str]) -> None:
-    """After the change commits, mark these tokens' cache entries revoked (see
-    `accounts.authentication`): for longer than an entry lives, so no request that read the
-    database before the change can cache the token as valid again."""
+def _mark_revoked(key_hashes: list[str]) -> None:
+    pipe = get_redis().pipeline(transaction=False)
+    for key_hash in key_hashes:
+        pipe.set(token_cache_key(key_hash), REVOKED, ex=2 * settings.AUTH_CACHE_SECONDS)
+    pipe.execute()
 
-    def mark() -> None:
-        pipe = get_redis().pipeline(transaction=False)
-        for key_hash in key_hashes:
-            pipe.set(token_cache_key(key_hash), REVOKED, ex=2 * settings.AUTH_CACHE_SECONDS)
-        pipe.execute()
 
+def tokens_mark_revoked(
+    *, key_hashes: list[str], more: Callable[[], list[str]] | None = None
+) -> None:
+    """Mark these tokens' cache entries revoked (see `accounts.authentication`) now, and again
+    once the change commits (with the tokens `more()` finds then), for longer than an entry
+    lives: no request that read the database before the change can cache a token as valid
+    again. A revocation that cannot be marked is refused (503) rather than half done."""
     if key_hashes:
-        after_commit(mark, using="default")
+        try:
+            _mark_revoked(key_hashes)
+        except RedisError:
+            raise ApiError(503, "unavailable", "Please try again shortly.", retry_after=5)
+
+    def again() -> None:
+        hashes = key_hashes + (more() if more is not None else [])
+        if hashes:
+            _mark_revoked(hashes)
+
+    after_commit(again, using="default")
+
+
+def _user_token_hashes(user_ids: list[int]) -> list[str]:
+    return list(AuthToken.objects.filter(user_id__in=user_ids).values_list("key_hash", flat=True))
 
 
 def user_tokens_mark_revoked(*, user_ids: list[int]) -> None:
-    """Every token of these users (before they are deleted or while they are deactivated)."""
-    key_hashes = list(
-        AuthToken.objects.filter(user_id__in=user_ids).values_list("key_hash", flat=True)
+    """Every token of these users (before they are deleted, or as they are deactivated)."""
+    tokens_mark_revoked(
+        key_hashes=_user_token_hashes(user_ids), more=lambda: _user_token_hashes(user_ids)
     )
-    tokens_mark_revoked(key_hashes=key_hashes)
 
 
 def user_tokens_forget(*, user_ids: list[int]) -> None:
-    """Drop these users' token cache entries, marks included (a reactivation): their next
-    request reads the database."""
-    key_hashes = list(
-        AuthToken.objects.filter(user_id__in=user_ids).values_list("key_hash", flat=True)
-    )
-    if key_hashes:
-        keys = [token_cache_key(h) for h in key_hashes]
-        after_commit(lambda: get_redis().delete(*keys), using="default")
+    """Drop these users' token cache entries, marks included (a reactivation), once the change
+    commits: their next request reads the database."""
+
+    def forget() -> None:
+        keys = [token_cache_key(h) for h in _user_token_hashes(user_ids)]
+        if keys:
+            get_redis().delete(*keys)
+
+    after_commit(forget, using="default")
 
 
 def token_revoke(*, token: AuthToken) -> None:
+    tokens_mark_revoked(key_hashes=[token.key_hash])  # first: refused whole if it cannot be
     AuthToken.objects.filter(pk=token.pk).delete()
-    tokens_mark_revoked(key_hashes=[token.key_hash])
 
 
 def password_change(*, user: User, old_password: str, new_password: str) -> IssuedToken:
@@ -193,8 +211,11 @@ def password_change(*, user: User, old_password: str, new_password: str) -> Issu
     with transaction.atomic():
         user.set_password(new_password)
         user.save(update_fields=["password"])
-        user_tokens_mark_revoked(user_ids=[user.id])
-        AuthToken.objects.filter(user=user).delete()
+        with connections["default"].cursor() as cursor:
+            cursor.execute(
+                "DELETE FROM accounts_authtoken WHERE user_id = %s RETURNING key_hash", [user.id]
+            )
+            tokens_mark_revoked(key_hashes=[row[0] for row in cursor.fetchall()])
         return token_issue(user=user, device="password-change")
 
 

@@ -22,11 +22,13 @@ def profile_update(*, user: User, **changes) -> User:
     unknown = set(changes) - set(EDITABLE)
     if unknown:
         raise TypeError(f"not editable: {sorted(unknown)}")
+    if not changes:
+        return user
     went_public = user.is_private and changes.get("is_private") is False
     with transaction.atomic():
         for field, value in changes.items():
             setattr(user, field, value)
-        user.save(update_fields=list(changes) or None)
+        user.save(update_fields=list(changes))  # only these: other fields may be stale
         user_cards_forget(user_ids=[user.id])
     if went_public:
         pending = FollowRequest.objects.using(alias_for_id(user.id)).filter(
@@ -54,6 +56,9 @@ def profile_picture_set(*, user: User, file) -> User:
 
 
 def user_cards_forget(*, user_ids: Iterable[int]) -> None:
-    """After a change to a user's name, picture, badge or status: drop their cached author
-    card once the change commits (every path that changes those fields calls this)."""
-    after_commit(partial(cache_forget, AUTHOR_CARDS, list(user_ids)), using="default")
+    """Around a change to users' name, picture, badge or status: mark their cached author
+    cards changed now and again once the change commits (every path that changes those
+    fields calls this), so no read from before the change can cache the old card."""
+    ids = list(user_ids)
+    cache_forget(AUTHOR_CARDS, ids)
+    after_commit(partial(cache_forget, AUTHOR_CARDS, ids), using="default")

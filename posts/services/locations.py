@@ -5,10 +5,14 @@ from __future__ import annotations
 import math
 import unicodedata
 from dataclasses import dataclass
+from functools import partial
 
 from django.db import transaction
+from django.utils import timezone
 
-from posts.models import Location
+from instagram.dispatch import after_commit
+from instagram.sharding import shard_aliases
+from posts.models import Location, Post
 
 SAME_PLACE_METRES = 100
 
@@ -48,16 +52,13 @@ def location_create(*, name: str, lat: float, lng: float) -> LocationResult:
     return LocationResult(location=place, created=True)
 
 
-def location_posts_touch(*, location_id: int) -> int:
-    """After a location's name or place changed: give every post there a new version, so no
-    cached body shows the old one (an admin edit; rare). Returns how many posts, all shards."""
-    from django.utils import timezone
+def location_posts_touch(*, location_id: int) -> None:
+    """After a location was edited or deleted: once that commits, give every post there a new
+    version, so no cached body shows the old place (an admin action; rare)."""
+    after_commit(partial(_location_posts_touch, location_id), using="default")
 
-    from instagram.sharding import shard_aliases
-    from posts.models import Post
 
+def _location_posts_touch(location_id: int) -> None:
     now = timezone.now()
-    return sum(
+    for alias in shard_aliases():
         Post.objects.using(alias).filter(location_id=location_id).update(updated_at=now)
-        for alias in shard_aliases()
-    )

@@ -139,3 +139,43 @@ def test_the_hourly_activity_touch_updates_the_cached_entry(make_user, client_fo
     touched = User.objects.get(pk=user.pk).last_active_at
     assert touched > hours_ago + dt.timedelta(hours=1)
     assert int(last_active) == int(touched.timestamp() * 1_000_000)
+
+
+def test_an_entry_with_impossible_times_falls_back_to_the_database(
+    make_user, client_for, redis_client
+):
+    user = make_user("jon")
+    entry = b"%d 1 %d 1" % (user.id, 10**25)
+    redis_client.set(token_cache_key(hash_token(user.token)), entry)
+
+    assert client_for(user).get("/api/v1/accounts/me").status_code == 200
+
+
+def test_a_logout_that_cannot_be_marked_is_refused_and_changes_nothing(
+    make_user, client_for, settings
+):
+    user = make_user("kay")
+    settings.REDIS_URL = "redis://127.0.0.1:9/0"  # nothing listens there
+
+    response = client_for(user).post("/api/v1/accounts/logout")
+
+    assert (response.status_code, response.json()["error"]["code"]) == (503, "unavailable")
+    assert response["Retry-After"] == "5"
+    assert AuthToken.objects.filter(user=user).count() == 1
+
+
+def test_a_profile_edit_from_a_cached_token_writes_only_the_edited_fields(
+    make_user, client_for, redis_client
+):
+    user = make_user("lou")
+    assert client_for(user).get("/api/v1/accounts/me").status_code == 200  # now cached
+    User.objects.filter(pk=user.pk).update(is_active=False)  # changed behind the cache's back
+
+    empty = client_for(user).patch("/api/v1/accounts/me", {}, format="json")
+    edited = client_for(user).patch("/api/v1/accounts/me", {"bio": "hello"}, format="json")
+
+    assert (empty.status_code, edited.status_code) == (200, 200)
+    assert User.objects.filter(pk=user.pk).values_list("is_active", "bio").get() == (
+        False,
+        "hello",
+    )

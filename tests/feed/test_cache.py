@@ -13,6 +13,7 @@ from accounts.admin import UserAdmin
 from accounts.models import User
 from accounts.selectors import AUTHOR_CARDS
 from feed.services import post_fanout
+from instagram.cache import FORGOTTEN
 from instagram.sharding import alias_for_id
 from posts.hydration import POST_BODIES
 from posts.models import Location
@@ -169,7 +170,7 @@ def test_admin_deactivation_hides_the_authors_posts_at_once_and_reactivation_res
     restored = _feed(client_for(follower))
 
     assert hidden["posts"] == []
-    assert cached_while_deactivated == b"0 null"
+    assert cached_while_deactivated == FORGOTTEN  # read from the database until the mark ends
     assert _ids(restored) == [post_id]
     assert restored["posts"][0]["author"] == _author(author)
 
@@ -264,7 +265,7 @@ def test_a_garbage_value_at_a_body_key_is_a_miss_and_is_rewritten(
     assert redis_client.ttl(POST_BODIES.key(post_id)) > 0
 
 
-@pytest.mark.parametrize("body", [b"", b"not json", b'{"post_id": "1"'], ids=repr)
+@pytest.mark.parametrize("body", [b"", b"not json", b'{"post_id": "1"', b"null"], ids=repr)
 def test_a_value_of_the_current_version_with_an_unparseable_body_is_a_miss(
     body, author_and_follower, publish, client_for, redis_client
 ):
@@ -330,7 +331,7 @@ def test_unpublished_post_is_in_its_authors_feed_but_its_body_is_not_cached(
 
 
 def test_location_rename_shows_on_the_next_read_although_the_body_was_cached(
-    author_and_follower, media_for, client_for, redis_client
+    author_and_follower, media_for, client_for, redis_client, django_capture_on_commit_callbacks
 ):
     from posts.services.posts import post_publish_if_ready
 
@@ -342,8 +343,38 @@ def test_location_rename_shows_on_the_next_read_although_the_body_was_cached(
     assert redis_client.exists(POST_BODIES.key(post.id)) == 1
 
     place.name, place.name_normalized = "Kristiania", "kristiania"
-    admin.site._registry[Location].save_model(None, place, None, True)
+    with django_capture_on_commit_callbacks(using="default", execute=True):
+        admin.site._registry[Location].save_model(None, place, None, True)
     second = _feed(client_for(follower))
 
     assert [p["location"]["name"] for p in first["posts"]] == ["Oslo"]
     assert [p["location"]["name"] for p in second["posts"]] == ["Kristiania"]
+
+
+def test_without_redis_cached_kinds_are_read_from_the_database(
+    author_and_follower, publish, settings
+):
+    from instagram.cache import CacheRead, cache_read
+
+    author, _ = author_and_follower
+    settings.REDIS_URL = "redis://127.0.0.1:9/0"  # nothing listens there
+
+    (cards,) = cache_read(CacheRead(AUTHOR_CARDS, [author.id]))
+
+    assert orjson.loads(cards[author.id].json) == _author(author)
+
+
+def test_a_card_read_before_a_change_is_not_cached_after_it(
+    author_and_follower, publish, client_for, redis_client, django_capture_on_commit_callbacks
+):
+    from accounts.services.profile import user_cards_forget
+
+    author, follower = author_and_follower
+    publish(author)
+    with django_capture_on_commit_callbacks(using="default", execute=True):
+        user_cards_forget(user_ids=[author.id])  # as a change does, before and after it commits
+
+    _feed(client_for(follower))  # loads the card from the database
+
+    assert redis_client.get(AUTHOR_CARDS.key(author.id)) == FORGOTTEN
+    assert 0 < redis_client.ttl(AUTHOR_CARDS.key(author.id)) <= 30
