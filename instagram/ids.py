@@ -9,6 +9,7 @@ row lives and IDs sort by creation time.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 
 from django.db import models
 from django.db.migrations.operations.base import Operation
@@ -158,3 +159,9 @@ class InstallIdTrigger(Operation):
     @property
     def migration_name_fragment(self):
         return f"{self.model_name.lower()}_id_trigger"
+
+
+def id_array(ids: Iterable[int]) -> str:
+    """IDs as one PostgreSQL array literal, for `= ANY(%s::int8[])`: one text parameter, where a
+    list is dumped element by element in Python (about a third of a hot query's client cost)."""
+    return "{" + ",".join(map(str, ids)) + "}"

@@ -21,6 +21,7 @@ from django.db import connections
 
 from accounts.selectors import AUTHOR_CARDS
 from instagram.cache import Cached, CachedKind, CacheRead, cache_read
+from instagram.ids import id_array
 from instagram.renderers import dumps
 from instagram.sharding import alias_for_id, group_by_alias
 from posts.selectors import MEDIA_JSON_SQL, locations_by_id, media_item, permalink, saved_among
@@ -35,14 +36,14 @@ SELECT p.id, p.author_id, p.like_count, p.comment_count,
        EXISTS (SELECT 1 FROM accounts_block b
                WHERE b.blocker_id = p.author_id AND b.blocked_id = %(viewer)s)
 FROM posts_post p
-WHERE p.id = ANY(%(ids)s)
+WHERE p.id = ANY(%(ids)s::int8[])
 """
 # The same on the viewer's own shard, plus which of all the candidates (on any shard) the
 # viewer saved: saves live on the saver's shard.
 _STATES_AND_SAVES_SQL = _STATES_SQL.replace(
     "FROM posts_post p",
     ", (SELECT array_agg(s.post_id) FROM posts_save s\n"
-    "    WHERE s.user_id = %(viewer)s AND s.post_id = ANY(%(all)s))\nFROM posts_post p",
+    "    WHERE s.user_id = %(viewer)s AND s.post_id = ANY(%(all)s::int8[]))\nFROM posts_post p",
 )
 
 
@@ -65,6 +66,7 @@ def post_states(
     """States by ID, one query per shard; the viewer's saves among them are added to `saved`,
     read by the query on the viewer's shard (or by one more query when no post lives there)."""
     wanted = list(post_ids)
+    all_ids = id_array(wanted)
     home = alias_for_id(viewer_id)
     saves_read = False
     states: dict[int, PostState] = {}
@@ -73,7 +75,7 @@ def post_states(
         with connections[alias].cursor() as cursor:
             cursor.execute(
                 _STATES_AND_SAVES_SQL if with_saves else _STATES_SQL,
-                {"viewer": viewer_id, "ids": ids, "all": wanted},
+                {"viewer": viewer_id, "ids": id_array(ids), "all": all_ids},
             )
             for values in cursor.fetchall():
                 if with_saves:
@@ -93,7 +95,7 @@ SELECT p.id, p.caption, p.location_id, p.hashtags, p.mentions, p.created_at,
     + MEDIA_JSON_SQL
     + """
 FROM posts_post p
-WHERE p.id = ANY(%s)
+WHERE p.id = ANY(%s::int8[])
 """
 )
 
@@ -108,7 +110,7 @@ def _bodies_load(post_ids: list[int]) -> dict[int, Cached]:
     rows: list[tuple] = []
     for alias, ids in group_by_alias(post_ids).items():
         with connections[alias].cursor() as cursor:
-            cursor.execute(_BODIES_SQL, [ids])
+            cursor.execute(_BODIES_SQL, [id_array(ids)])
             rows.extend(cursor.fetchall())
     locations = locations_by_id({row[2] for row in rows if row[2] is not None})
     bodies = {}

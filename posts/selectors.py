@@ -19,7 +19,7 @@ from django.db.models.functions import RowNumber
 
 from accounts.models import Following
 from accounts.selectors import blocked_among
-from instagram.ids import timestamp_ms_of
+from instagram.ids import id_array, timestamp_ms_of
 from instagram.pagination import PageRequest, encode_cursor
 from instagram.sharding import alias_for_id, group_by_alias, shard_aliases
 from posts.models import Comment, Like, Location, Post, PostHashtag, Save
@@ -400,7 +400,7 @@ SELECT p.id, p.author_id, p.caption, p.location_id, p.hashtags, p.mentions, p.li
     + MEDIA_JSON_SQL
     + """
 FROM posts_post p
-WHERE p.id = ANY(%(ids)s)
+WHERE p.id = ANY(%(ids)s::int8[])
 """
 )
 
@@ -432,7 +432,7 @@ def post_rows(viewer_id: int, post_ids: Iterable[int]) -> dict[int, PostRow]:
     rows: dict[int, PostRow] = {}
     for alias, ids in group_by_alias(post_ids).items():
         with connections[alias].cursor() as cursor:
-            cursor.execute(_ROWS_SQL, {"viewer": viewer_id, "ids": ids})
+            cursor.execute(_ROWS_SQL, {"viewer": viewer_id, "ids": id_array(ids)})
             for values in cursor.fetchall():
                 row = PostRow(*values)
                 # Django reads json/jsonb as text on its connections: decode here.
@@ -517,7 +517,7 @@ def saved_among(viewer_id: int, post_ids: list[int]) -> set[int]:
         return set()
     with connections[alias_for_id(viewer_id)].cursor() as cursor:
         cursor.execute(
-            "SELECT post_id FROM posts_save WHERE user_id = %s AND post_id = ANY(%s)",
-            [viewer_id, post_ids],
+            "SELECT post_id FROM posts_save WHERE user_id = %s AND post_id = ANY(%s::int8[])",
+            [viewer_id, id_array(post_ids)],
         )
         return {row[0] for row in cursor.fetchall()}
