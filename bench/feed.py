@@ -252,7 +252,7 @@ def fanout_vs_raw(rounds: int = 3) -> tuple[float, float, float, int]:
 
 def hybrid_vs_pull(wide_user: int) -> tuple[float, float]:
     from accounts.selectors import following_ids
-    from feed.selectors import _candidates, _viewer_graph
+    from feed.selectors import _Read, _round
     from feed.services import timeline_rebuild
     from instagram.sharding import alias_for_id
     from posts.models import Post
@@ -260,8 +260,8 @@ def hybrid_vs_pull(wide_user: int) -> tuple[float, float]:
     timeline_rebuild(user_id=wide_user)
     followees = set(following_ids(wide_user))
 
-    def hybrid():
-        return _candidates(_viewer_graph(wide_user, 20), None, 20)
+    def hybrid():  # candidates with their states, as a feed page reads them
+        return _round(_Read(viewer_id=wide_user), None, 20)
 
     def pull():
         found = []

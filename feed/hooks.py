@@ -1,4 +1,5 @@
-"""What other apps' events mean for timelines: each schedules a Celery task.
+"""What other apps' events mean for timelines: each schedules a Celery task (a change of
+followings also marks the follower's followee hint changed, at once).
 
 Hooks run through `instagram.dispatch.after_commit`, which logs a failure (the broker is
 down) instead of raising it; timelines then catch up on read (rebuild) and reads filter anyway.
@@ -15,11 +16,15 @@ def on_post_published(*, post_id: int) -> None:
 
 def on_follow_started(*, follower_id: int, followee_id: int) -> None:
     from feed.tasks import follow_merge_task
+    from feed.timelines import follows_hint_forget
 
     follow_merge_task.apply_async(args=(follower_id, followee_id))
+    follows_hint_forget(follower_id)
 
 
 def on_follow_ended(*, follower_id: int, followee_id: int) -> None:
     from feed.tasks import follow_remove_task
+    from feed.timelines import follows_hint_forget
 
     follow_remove_task.apply_async(args=(follower_id, followee_id))
+    follows_hint_forget(follower_id)

@@ -10,6 +10,7 @@ posts, bounded by FEED_TIMELINE_LENGTH, so the request that finds it missing ans
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import orjson
@@ -19,79 +20,34 @@ from django.db import connections
 from feed import services, timelines
 from feed.ranking import rank
 from instagram.errors import ApiError
-from instagram.ids import MAX_ID, timestamp_ms_of
+from instagram.ids import MAX_ID, id_array, timestamp_ms_of
 from instagram.pagination import PageRequest, encode_cursor
 from instagram.redis import get_redis
-from instagram.sharding import alias_for_id
-from posts.hydration import Hydrated, PostState, post_states, posts_hydrate, posts_render
+from instagram.sharding import alias_for_id, group_by_alias
+from posts.hydration import (
+    STATE_COLUMNS_SQL,
+    Hydrated,
+    PostState,
+    post_states,
+    post_states_on,
+    posts_hydrate,
+    posts_render,
+)
 
 MAX_ROUNDS = 4
 CANDIDATE_SLACK = 3  # candidates read beyond a page, for the odd one hidden since it was pushed
 RANKED_WINDOW_TTL = 30 * 60
 
 
-def _candidates(graph: Graph, before_id: int | None, count: int) -> list[int]:
-    """The newest `count` post IDs below `before_id` from every source, deduplicated."""
-    ids, celebrities = timelines.home_read(
-        graph.viewer_id, before_id=before_id, count=count, followees=graph.followees
-    )
-    if ids is None:
-        services.timeline_rebuild(user_id=graph.viewer_id)
-        ids, _ = timelines.timeline_read(graph.viewer_id, before_id=before_id, count=count)
-    found = set(ids or [])
-    for author_id, posts in celebrities.items():
-        if posts is None:
-            rebuilt = services.celebrity_rebuild(author_id=author_id)
-            posts = [p for p in rebuilt if before_id is None or p < before_id][:count]
-        found.update(posts)
-    if before_id is None and count <= graph.own_limit:
-        found.update(graph.own_newest[:count])  # read with the graph
-    else:
-        with connections[alias_for_id(graph.viewer_id)].cursor() as cursor:
-            cursor.execute(_OWN_POSTS_SQL, [graph.viewer_id, before_id or MAX_ID + 1, count])
-            found.update(row[0] for row in cursor.fetchall())
-    return sorted(found, reverse=True)[:count]
-
-
-_OWN_POSTS_SQL = (
-    "SELECT id FROM posts_post WHERE author_id = %s AND deleted_at IS NULL AND id < %s "
-    "ORDER BY id DESC LIMIT %s"
-)
-# Who the viewer follows, whom they blocked, and their own newest posts: one query on their
-# shard (kind 1, 2 and 3).
-_GRAPH_SQL = (
-    "SELECT 1, followee_id FROM accounts_following WHERE follower_id = %(viewer)s "
-    "UNION ALL SELECT 2, blocked_id FROM accounts_block WHERE blocker_id = %(viewer)s "
-    "UNION ALL (SELECT 3, id FROM posts_post WHERE author_id = %(viewer)s "
-    "AND deleted_at IS NULL ORDER BY id DESC LIMIT %(count)s)"
-)
-
-
-def _viewer_graph(viewer_id: int, own_count: int) -> Graph:
-    with connections[alias_for_id(viewer_id)].cursor() as cursor:
-        cursor.execute(_GRAPH_SQL, {"viewer": viewer_id, "count": own_count})
-        rows = cursor.fetchall()
-    return Graph(
-        viewer_id=viewer_id,
-        followees={u for kind, u in rows if kind == 1},
-        blocked={u for kind, u in rows if kind == 2},
-        own_newest=sorted((u for kind, u in rows if kind == 3), reverse=True),
-        own_limit=own_count,
-    )
-
-
 @dataclass
 class Graph:
     viewer_id: int
     followees: set[int]
-    blocked: set[int]  # by the viewer; blocks of the viewer come with each post row
-    own_newest: list[int] = field(default_factory=list)  # the viewer's newest posts...
-    own_limit: int = 0  # ...up to this many, read with the graph
-    saved: set[int] = field(default_factory=set)  # the viewer's saves among posts read so far
+    blocked: set[int]  # by the viewer; blocks of the viewer come with each post's state
 
     def allows(self, post: PostState) -> bool:
         """May the viewer see this post in the feed, by the graph as it is right now? (Its
-        author must also be active: checked against the author's card or row.)"""
+        author must also be active: checked against the author's card.)"""
         if post.deleted:
             return False
         if post.author_id == self.viewer_id:
@@ -104,22 +60,135 @@ class Graph:
         )
 
 
+# Who the viewer follows (kind 1) and whom they blocked (kind 2), on their shard.
+_GRAPH_SQL = (
+    "SELECT 1, followee_id FROM accounts_following WHERE follower_id = %(viewer)s "
+    "UNION ALL SELECT 2, blocked_id FROM accounts_block WHERE blocker_id = %(viewer)s"
+)
+
+
+def _graph_of(viewer_id: int, rows: Iterable[tuple]) -> Graph:
+    return Graph(
+        viewer_id=viewer_id,
+        followees={u for kind, u, *_ in rows if kind == 1},
+        blocked={u for kind, u, *_ in rows if kind == 2},
+    )
+
+
+def _viewer_graph(viewer_id: int) -> Graph:
+    with connections[alias_for_id(viewer_id)].cursor() as cursor:
+        cursor.execute(_GRAPH_SQL, {"viewer": viewer_id})
+        return _graph_of(viewer_id, cursor.fetchall())
+
+
+# The viewer's shard, in one query: the states of the candidates there and of the viewer's own
+# newest posts (kind 0), the viewer's saves among all of them (kind 3), and, when asked, the
+# graph (kinds 1 and 2).
+_OWN_SQL = (
+    "SELECT id FROM posts_post WHERE author_id = %(viewer)s AND deleted_at IS NULL "
+    "AND id < %(before)s ORDER BY id DESC LIMIT %(count)s"
+)
+_HOME_SQL = (
+    "SELECT 0, " + STATE_COLUMNS_SQL + " FROM posts_post p "
+    "WHERE p.id = ANY(%(ids)s::int8[]) OR p.id IN (" + _OWN_SQL + ") "
+    "UNION ALL SELECT 3, s.post_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL "
+    "FROM posts_save s WHERE s.user_id = %(viewer)s "
+    "AND (s.post_id = ANY(%(all)s::int8[]) OR s.post_id IN (" + _OWN_SQL + "))"
+)
+_HOME_AND_GRAPH_SQL = _HOME_SQL + (
+    " UNION ALL SELECT 1, followee_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL "
+    "FROM accounts_following WHERE follower_id = %(viewer)s "
+    "UNION ALL SELECT 2, blocked_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL "
+    "FROM accounts_block WHERE blocker_id = %(viewer)s"
+)
+
+
+@dataclass
+class _Read:
+    """One feed read: the viewer, their graph once known, their saves among posts read."""
+
+    viewer_id: int
+    graph: Graph | None = None
+    saved: set[int] = field(default_factory=set)
+
+
+def _round(read: _Read, before_id: int | None, count: int) -> tuple[list[int], dict]:
+    """The newest `count` post IDs below `before_id` from every source (timeline, followed
+    celebrities, the viewer's own), deduplicated, with their states; fills in `read.graph`.
+
+    Warm, that is one Redis script (the followee hint names the celebrities to read) and one
+    query per shard (the viewer's shard's also reads their graph, own posts and saves).
+    """
+    viewer_id = read.viewer_id
+    followees = read.graph.followees if read.graph is not None else None
+    home = timelines.home_read(viewer_id, before_id=before_id, count=count, followees=followees)
+    if not home.complete:  # no hint: the graph first, then the celebrities it names
+        read.graph = _viewer_graph(viewer_id)
+        timelines.follows_hint_fill(viewer_id, read.graph.followees)
+        home = timelines.home_read(
+            viewer_id, before_id=before_id, count=count, followees=read.graph.followees
+        )
+    ids = home.timeline
+    if ids is None:
+        services.timeline_rebuild(user_id=viewer_id)
+        ids = timelines.timeline_read(viewer_id, before_id=before_id, count=count)[0]
+    found = set(ids or [])
+    for author_id, posts in home.celebrities.items():
+        if posts is None:
+            rebuilt = services.celebrity_rebuild(author_id=author_id)
+            posts = [p for p in rebuilt if before_id is None or p < before_id][:count]
+        found.update(posts)
+    states = _states(read, sorted(found), before_id, count)
+    own = {post_id for post_id, state in states.items() if state.author_id == viewer_id}
+    return sorted(found | own, reverse=True)[:count], states
+
+
+def _states(read: _Read, post_ids: list[int], before_id: int | None, count: int) -> dict:
+    """States of these posts and of the viewer's `count` newest below `before_id`: one query
+    per shard, the viewer's own always (their own posts, their saves, and the graph if unknown)."""
+    home_alias = alias_for_id(read.viewer_id)
+    by_alias = group_by_alias(post_ids)
+    states: dict[int, PostState] = {}
+    for alias, ids in by_alias.items():
+        if alias != home_alias:
+            states.update(post_states_on(alias, read.viewer_id, ids))
+    params: dict[str, int | str] = {
+        "viewer": read.viewer_id,
+        "ids": id_array(by_alias.get(home_alias, [])),
+        "all": id_array(post_ids),
+        "before": before_id or MAX_ID + 1,
+        "count": count,
+    }
+    with connections[home_alias].cursor() as cursor:
+        cursor.execute(_HOME_SQL if read.graph is not None else _HOME_AND_GRAPH_SQL, params)
+        rows = cursor.fetchall()
+    for kind, *values in rows:
+        if kind == 0:
+            states[values[0]] = PostState(*values)
+        elif kind == 3:
+            read.saved.add(values[0])
+    if read.graph is None:
+        read.graph = _graph_of(read.viewer_id, rows)
+    return states
+
+
 def _visible_posts(
-    graph: Graph, before_id: int | None, want: int
+    read: _Read, before_id: int | None, want: int
 ) -> tuple[list[PostState], Hydrated, int | None]:
     """Up to `want` posts the viewer may see, newest first, below `before_id`, with what renders
     them; and, when every round was spent on hidden candidates, the position to resume from
-    (else None). The viewer's saves among them are collected in `graph.saved`."""
+    (else None). The viewer's saves among them are collected in `read.saved`."""
     shown: list[PostState] = []
     hydrated = Hydrated(bodies={}, cards={})
     stale: list[int] = []
     count = want + CANDIDATE_SLACK
     resume: int | None = None
     for _ in range(MAX_ROUNDS):
-        candidates = _candidates(graph, before_id, count)
+        candidates, states = _round(read, before_id, count)
+        graph = read.graph
+        assert graph is not None  # read with the first round's states
         if not candidates:
             break
-        states = post_states(graph.viewer_id, candidates, saved=graph.saved)
         eligible = []
         for post_id in candidates:
             state = states.get(post_id)
@@ -140,20 +209,16 @@ def _visible_posts(
             break
         before_id = resume = candidates[-1]
     if stale:
-        timelines.timeline_remove(graph.viewer_id, stale)
+        timelines.timeline_remove(read.viewer_id, stale)
     return shown, hydrated, resume
 
 
 def feed_home_page(*, viewer_id: int, page: PageRequest, ranked: bool = False) -> dict:
+    read = _Read(viewer_id=viewer_id)
     if ranked:
-        first = page.cursor is None
-        return _ranked_page(
-            _viewer_graph(viewer_id, settings.FEED_RANKED_WINDOW + CANDIDATE_SLACK if first else 0),
-            page,
-        )
-    graph = _viewer_graph(viewer_id, page.limit + 1 + CANDIDATE_SLACK if page.cursor is None else 0)
+        return _ranked_page(read, page)
     before_id = page.cursor.id if page.cursor is not None else None
-    posts, hydrated, resume = _visible_posts(graph, before_id, page.limit + 1)
+    posts, hydrated, resume = _visible_posts(read, before_id, page.limit + 1)
     next_cursor = None
     if len(posts) > page.limit:
         posts = posts[: page.limit]
@@ -161,7 +226,7 @@ def feed_home_page(*, viewer_id: int, page: PageRequest, ranked: bool = False) -
     elif resume is not None:
         next_cursor = encode_cursor(ts=timestamp_ms_of(resume), id=resume)
     return {
-        "posts": posts_render(posts, hydrated, saved=graph.saved),
+        "posts": posts_render(posts, hydrated, saved=read.saved),
         "next_cursor": next_cursor,
         "has_more": next_cursor is not None,
     }
@@ -171,17 +236,17 @@ def _window_key(viewer_id: int, window: int) -> str:
     return f"feedrank:{{{viewer_id}}}:{window}"
 
 
-def _ranked_page(graph: Graph, page: PageRequest) -> dict:
+def _ranked_page(read: _Read, page: PageRequest) -> dict:
     """A ranked window of recent candidates, scored once and kept for paging.
 
     The cursor of a ranked page names the window (`ts`) and the position in it (`id`), so the
     pages of one window never repeat or skip a post whatever is posted meanwhile.
     """
     client = get_redis()
-    viewer_id = graph.viewer_id
+    viewer_id = read.viewer_id
     if page.cursor is None:
         window = int(time.time() * 1000)
-        posts, hydrated, _ = _visible_posts(graph, None, settings.FEED_RANKED_WINDOW)
+        posts, hydrated, _ = _visible_posts(read, None, settings.FEED_RANKED_WINDOW)
         candidates = [
             _Ranked(p.id, p.author_id, hydrated.hashtags(p.id), p.like_count,
                     p.comment_count)
@@ -197,14 +262,15 @@ def _ranked_page(graph: Graph, page: PageRequest) -> dict:
             raise ApiError(400, "invalid_cursor", "This ranked feed has expired; start again.")
         order = orjson.loads(raw)
     chosen = order[start : start + page.limit]
-    states = post_states(viewer_id, chosen, saved=graph.saved)
+    graph = read.graph or _viewer_graph(viewer_id)
+    states = post_states(viewer_id, chosen, saved=read.saved)
     allowed = [states[i] for i in chosen if i in states and graph.allows(states[i])]
     hydrated = posts_hydrate(allowed)
     visible = [state for state in allowed if hydrated.author_active(state.author_id)]
     end = start + len(chosen)
     has_more = end < len(order)
     return {
-        "posts": posts_render(visible, hydrated, saved=graph.saved),
+        "posts": posts_render(visible, hydrated, saved=read.saved),
         "next_cursor": encode_cursor(ts=window, id=end) if has_more else None,
         "has_more": has_more,
     }

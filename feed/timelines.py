@@ -14,17 +14,27 @@ Redis is a cache here: any key can be rebuilt from PostgreSQL (services.py).
                            writes, and is rebuilt from the database when they return.
 - `celebrity:{user}:posts` recent posts of an account over the fan-out threshold, merged at read.
 - `celebrities`            the set of such accounts (read with SMISMEMBER against followings).
+- `follows:{user}`         a hint of whom the user follows (comma-separated IDs), so a feed read
+                           knows whose celebrity lists to read before it has read the graph;
+                           marked changed (`-`) by every follow and unfollow, filled with SET NX.
+                           Never used to decide what the user may see: that is the graph in
+                           PostgreSQL, read in the same round trip as the posts' states.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.conf import settings
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, RedisError
 
+from instagram.cache import FORGOTTEN, FORGOTTEN_SECONDS
 from instagram.redis import get_redis
+
+logger = logging.getLogger(__name__)
 
 CELEBRITIES = "celebrities"
 SENTINEL = "0" * 19  # lowest member: marks a complete timeline, never read as a post
@@ -205,19 +215,29 @@ def celebrity_posts(
     return found
 
 
-# A home read in one call on a single Redis: renew and read the timeline (false: missing), then
-# for each followee that is a celebrity, its ID and its recent posts (false: list missing).
-# KEYS: the timeline, the celebrity set. ARGV: TTL, upper bound, count, and the followees as
-# one comma-separated string. The celebrity lists are named here rather than passed as keys,
-# which a single server allows: packing a key and an argument per followee cost the client
-# more than the whole script costs the server (a cluster takes the pipelined path instead).
+# A home read in one call on a single Redis: renew and read the timeline (false: missing),
+# whether the followees were known (1, else 0 and nothing more), then for each followee that is
+# a celebrity, its ID and its recent posts (false: list missing). KEYS: the timeline, the
+# celebrity set, the viewer's followee hint. ARGV: TTL, upper bound, count, and the followees as
+# one comma-separated string, or nothing to use the hint. The celebrity lists are named here
+# rather than passed as keys, which a single server allows: packing a key and an argument per
+# followee cost the client more than the whole script costs the server (a cluster takes the
+# pipelined path instead).
 _HOME_LUA = """
 local call = redis.call
-local out = {false}
+local out = {false, 0}
 if call('EXPIRE', KEYS[1], ARGV[1]) == 1 then
   out[1] = call('ZREVRANGEBYLEX', KEYS[1], ARGV[2], '(0000000000000000000', 'LIMIT', 0, ARGV[3])
 end
-for id in string.gmatch(ARGV[4], '%d+') do
+local followees = ARGV[4]
+if not followees then
+  followees = call('GET', KEYS[3])
+  if not followees or followees == '-' then
+    return out
+  end
+end
+out[2] = 1
+for id in string.gmatch(followees, '%d+') do
   if call('SISMEMBER', KEYS[2], id) == 1 then
     local key = 'celebrity:{' .. id .. '}:posts'
     out[#out + 1] = id
@@ -233,33 +253,70 @@ return out
 _HOME_SHA = hashlib.sha1(_HOME_LUA.encode(), usedforsecurity=False).hexdigest()
 
 
+def follows_key(user_id: int) -> str:
+    """A hint of whom the user follows, to know whose celebrity lists to read: never used to
+    decide what the user may see (reads check the graph in PostgreSQL)."""
+    return f"follows:{{{user_id}}}"
+
+
+FOLLOWS_TTL = 600
+
+
+def follows_hint_fill(user_id: int, followees: Iterable[int]) -> None:
+    """Unless the hint was marked changed meanwhile (SET NX)."""
+    try:
+        get_redis().set(
+            follows_key(user_id), ",".join(map(str, followees)) or "0", ex=FOLLOWS_TTL, nx=True
+        )
+    except RedisError:
+        logger.warning("follow hint not written", exc_info=True)
+
+
+def follows_hint_forget(user_id: int) -> None:
+    """The user's followings changed: a mark that keeps the hint unused and unfilled a while."""
+    get_redis().set(follows_key(user_id), FORGOTTEN, ex=FORGOTTEN_SECONDS)
+
+
+@dataclass(frozen=True)
+class HomeRead:
+    timeline: list[int] | None  # None: rebuild it first
+    celebrities: dict[int, list[int] | None]  # each followed celebrity's posts (None: rebuild)
+    complete: bool  # False: whom the viewer follows was not known; read again with `followees`
+
+
 def home_read(
-    user_id: int, *, before_id: int | None, count: int, followees: Iterable[int]
-) -> tuple[list[int] | None, dict[int, list[int] | None]]:
-    """The timeline's newest post IDs below `before_id` (None: rebuild it first) and the recent
-    posts of each celebrity among `followees` (None: rebuild that list first).
+    user_id: int, *, before_id: int | None, count: int, followees: Iterable[int] | None
+) -> HomeRead:
+    """The timeline's newest post IDs below `before_id` and the recent posts of each celebrity
+    among `followees` (or, given None, among the followee hint, if there is one).
 
     One script call on a single Redis. On a cluster the keys live in many slots, so it takes
-    two round trips: the timeline with the celebrity lookup, then the celebrities' lists.
+    two round trips, and `followees` must be given.
     """
     if settings.REDIS_CLUSTER:
+        if followees is None:
+            return HomeRead(None, {}, complete=False)
         ids, celebrities = timeline_read(
             user_id, before_id=before_id, count=count, followees=followees
         )
-        return ids, celebrity_posts(celebrities, before_id=before_id, count=count)
-    keys = [timeline_key(user_id), CELEBRITIES]
+        return HomeRead(
+            ids, celebrity_posts(celebrities, before_id=before_id, count=count), complete=True
+        )
+    keys = [timeline_key(user_id), CELEBRITIES, follows_key(user_id)]
     high = f"({member(before_id)}" if before_id is not None else "+"
-    args = [ttl_seconds(), high, count, ",".join(map(str, followees))]
+    args = [ttl_seconds(), high, count]
+    if followees is not None:
+        args.append(",".join(map(str, followees)))
     client = get_redis()
     try:
         reply = client.execute_command("EVALSHA", _HOME_SHA, len(keys), *keys, *args)
     except NoScriptError:
         reply = client.execute_command("EVAL", _HOME_LUA, len(keys), *keys, *args)
-    timeline = [int(m) for m in reply[0]] if reply[0] is not None else None
-    celebrity = {
+    lists: dict[int, list[int] | None] = {
         int(reply[i]): [int(m) for m in reply[i + 1] if int(m)]
         if reply[i + 1] is not None
         else None
-        for i in range(1, len(reply), 2)
+        for i in range(2, len(reply), 2)
     }
-    return timeline, celebrity
+    timeline = [int(m) for m in reply[0]] if reply[0] is not None else None
+    return HomeRead(timeline, lists, complete=bool(reply[1]))

@@ -327,15 +327,17 @@ def test_feed_query_count_is_constant(
     for n in range(12):
         post_fanout(post_id=publish(authors[n % 4]))
 
-    # Warm: followings, blocks and own posts; post states (counts, likes, blocks) on each of 2
-    # shards, the viewer's shard's query also reading their saves. The token, bodies and author
-    # cards come from Redis. Cold bodies and cards add one query per shard and one for authors.
-    with queries(6):
+    # Warm: one query per shard. The viewer's shard's reads their graph, their own newest posts
+    # and their saves with the states (counts, likes, blocks) of the posts there; the other
+    # shard's reads the states there. The token, the timeline, the followee hint, bodies and
+    # author cards come from Redis. Cold bodies and cards add one query per shard and one for
+    # authors.
+    with queries(5):
         body = _feed(client_for(viewer), limit=3)
     assert len(body["posts"]) == 3
     for limit in (3, 10):
         _feed(client_for(viewer), limit=limit)
-        with queries(3):
+        with queries(2):
             body = _feed(client_for(viewer), limit=limit)
         assert len(body["posts"]) == limit
 
@@ -407,3 +409,46 @@ def test_a_post_published_during_a_rebuild_is_not_lost(
 
     assert _timeline(viewer) == [during[0], before]
     assert _ids(_feed(client_for(viewer))) == [during[0], before]
+
+
+@pytest.fixture
+def star_with_a_post(make_user, follow, publish, settings, redis_client):
+    """An account over the fan-out threshold, whose post went to its celebrity list."""
+    settings.FEED_FANOUT_THRESHOLD = 1
+    star, fan = make_user("star", shard="shard_1"), make_user("fan", shard="shard_1")
+    follow(fan, star)
+    post_id = publish(star, "from the star")
+    assert post_fanout(post_id=post_id) == 0
+    return star, post_id
+
+
+def test_following_a_celebrity_shows_their_posts_at_once_though_a_hint_was_cached(
+    star_with_a_post, make_user, client_for, settle, redis_client,
+    django_capture_on_commit_callbacks,
+):  # fmt: skip
+    from accounts.services.graph import _following_add
+
+    star, post_id = star_with_a_post
+    viewer = make_user("viewer", shard="shard_0")
+    assert _ids(_feed(client_for(viewer))) == []
+    assert redis_client.get(timelines.follows_key(viewer.id)) == b"0"  # follows nobody
+
+    with django_capture_on_commit_callbacks(using="shard_0", execute=True):
+        _following_add(viewer.id, star.id)
+    settle()
+
+    assert redis_client.get(timelines.follows_key(viewer.id)) == b"-"  # marked changed
+    assert _ids(_feed(client_for(viewer))) == [post_id]
+    assert redis_client.get(timelines.follows_key(viewer.id)) == b"-"  # not refilled while marked
+
+
+def test_a_stale_followee_hint_never_shows_an_account_the_viewer_does_not_follow(
+    star_with_a_post, make_user, client_for, redis_client
+):
+    star, _ = star_with_a_post
+    viewer = make_user("viewer", shard="shard_0")
+    redis_client.set(timelines.follows_key(viewer.id), str(star.id))
+
+    body = _feed(client_for(viewer))
+
+    assert body["posts"] == []
