@@ -85,15 +85,15 @@ def _viewer_graph(viewer_id: int) -> Graph:
 # newest posts (kind 0), the viewer's saves among all of them (kind 3), and, when asked, the
 # graph (kinds 1 and 2).
 _OWN_SQL = (
-    "SELECT id FROM posts_post WHERE author_id = %(viewer)s AND deleted_at IS NULL "
-    "AND id < %(before)s ORDER BY id DESC LIMIT %(count)s"
+    "ARRAY(SELECT id FROM posts_post WHERE author_id = %(viewer)s AND deleted_at IS NULL "
+    "AND id < %(before)s::int8 ORDER BY id DESC LIMIT %(count)s)"
 )
 _HOME_SQL = (
     "SELECT 0, " + STATE_COLUMNS_SQL + " FROM posts_post p "
-    "WHERE p.id = ANY(%(ids)s::int8[]) OR p.id IN (" + _OWN_SQL + ") "
+    "WHERE p.id = ANY(%(ids)s::int8[] || " + _OWN_SQL + ") "
     "UNION ALL SELECT 3, s.post_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL "
     "FROM posts_save s WHERE s.user_id = %(viewer)s "
-    "AND (s.post_id = ANY(%(all)s::int8[]) OR s.post_id IN (" + _OWN_SQL + "))"
+    "AND s.post_id = ANY(%(all)s::int8[] || " + _OWN_SQL + ")"
 )
 _HOME_AND_GRAPH_SQL = _HOME_SQL + (
     " UNION ALL SELECT 1, followee_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL "
@@ -156,7 +156,7 @@ def _states(read: _Read, post_ids: list[int], before_id: int | None, count: int)
         "viewer": read.viewer_id,
         "ids": id_array(by_alias.get(home_alias, [])),
         "all": id_array(post_ids),
-        "before": before_id or MAX_ID + 1,
+        "before": before_id or MAX_ID,
         "count": count,
     }
     with connections[home_alias].cursor() as cursor:
