@@ -82,24 +82,34 @@ def _viewer_graph(viewer_id: int) -> Graph:
 
 
 # The viewer's shard, in one query: the states of the candidates there and of the viewer's own
-# newest posts (kind 0), the viewer's saves among all of them (kind 3), and, when asked, the
-# graph (kinds 1 and 2).
+# newest posts (kind 0, a row each), and as one array each, the viewer's saves among all of
+# them (kind 3) and, when asked, the graph (kind 1 followees, kind 2 blocked).
 _OWN_SQL = (
     "ARRAY(SELECT id FROM posts_post WHERE author_id = %(viewer)s AND deleted_at IS NULL "
     "AND id < %(before)s::int8 ORDER BY id DESC LIMIT %(count)s)"
 )
+_NO_STATE = "NULL::int8" + ", NULL" * 8
+
+
+def _array_row(kind: int, select: str) -> str:
+    return f" UNION ALL SELECT {kind}, {_NO_STATE}, ARRAY({select})"
+
+
 _HOME_SQL = (
-    "SELECT 0, " + STATE_COLUMNS_SQL + " FROM posts_post p "
-    "WHERE p.id = ANY(%(ids)s::int8[] || " + _OWN_SQL + ") "
-    "UNION ALL SELECT 3, s.post_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL "
-    "FROM posts_save s WHERE s.user_id = %(viewer)s "
-    "AND s.post_id = ANY(%(all)s::int8[] || " + _OWN_SQL + ")"
+    "SELECT 0, " + STATE_COLUMNS_SQL + ", NULL::int8[] FROM posts_post p "
+    "WHERE p.id = ANY(%(ids)s::int8[] || "
+    + _OWN_SQL
+    + ")"
+    + _array_row(
+        3,
+        "SELECT s.post_id FROM posts_save s WHERE s.user_id = %(viewer)s "
+        "AND s.post_id = ANY(%(all)s::int8[] || " + _OWN_SQL + ")",
+    )
 )
-_HOME_AND_GRAPH_SQL = _HOME_SQL + (
-    " UNION ALL SELECT 1, followee_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL "
-    "FROM accounts_following WHERE follower_id = %(viewer)s "
-    "UNION ALL SELECT 2, blocked_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL "
-    "FROM accounts_block WHERE blocker_id = %(viewer)s"
+_HOME_AND_GRAPH_SQL = (
+    _HOME_SQL
+    + _array_row(1, "SELECT followee_id FROM accounts_following WHERE follower_id = %(viewer)s")
+    + _array_row(2, "SELECT blocked_id FROM accounts_block WHERE blocker_id = %(viewer)s")
 )
 
 
@@ -162,13 +172,15 @@ def _states(read: _Read, post_ids: list[int], before_id: int | None, count: int)
     with connections[home_alias].cursor() as cursor:
         cursor.execute(_HOME_SQL if read.graph is not None else _HOME_AND_GRAPH_SQL, params)
         rows = cursor.fetchall()
-    for kind, *values in rows:
+    arrays: dict[int, list[int]] = {}
+    for kind, *values, ids_of_kind in rows:
         if kind == 0:
             states[values[0]] = PostState(*values)
-        elif kind == 3:
-            read.saved.add(values[0])
+        else:
+            arrays[kind] = ids_of_kind
+    read.saved.update(arrays[3])
     if read.graph is None:
-        read.graph = _graph_of(read.viewer_id, rows)
+        read.graph = Graph(read.viewer_id, followees=set(arrays[1]), blocked=set(arrays[2]))
     return states
 
 
