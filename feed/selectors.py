@@ -13,7 +13,6 @@ FEED_TIMELINE_LENGTH, so the request that finds it missing answers in full.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import orjson
@@ -70,18 +69,15 @@ _GRAPH_SQL = (
 )
 
 
-def _graph_of(viewer_id: int, rows: Iterable[tuple]) -> Graph:
-    return Graph(
-        viewer_id=viewer_id,
-        followees={u for kind, u, *_ in rows if kind == 1},
-        blocked={u for kind, u, *_ in rows if kind == 2},
-    )
-
-
 def _viewer_graph(viewer_id: int) -> Graph:
     with connections[alias_for_id(viewer_id)].cursor() as cursor:
         cursor.execute(_GRAPH_SQL, {"viewer": viewer_id})
-        return _graph_of(viewer_id, cursor.fetchall())
+        rows = cursor.fetchall()
+    return Graph(
+        viewer_id=viewer_id,
+        followees={u for kind, u in rows if kind == 1},
+        blocked={u for kind, u in rows if kind == 2},
+    )
 
 
 # The viewer's shard, in one query: the states of the candidates there and of the viewer's own

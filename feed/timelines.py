@@ -263,7 +263,9 @@ FOLLOWS_TTL = 600
 
 
 def follows_hint_fill(user_id: int, followees: Iterable[int]) -> None:
-    """Unless the hint was marked changed meanwhile (SET NX)."""
+    """Unless the hint was marked changed meanwhile (SET NX). A cluster reads no hint."""
+    if settings.REDIS_CLUSTER:
+        return
     try:
         get_redis().set(
             follows_key(user_id), ",".join(map(str, followees)) or "0", ex=FOLLOWS_TTL, nx=True
