@@ -18,13 +18,13 @@ def on_follow_started(*, follower_id: int, followee_id: int) -> None:
     from feed.tasks import follow_merge_task
     from feed.timelines import follows_hint_forget
 
-    follow_merge_task.apply_async(args=(follower_id, followee_id))
     follows_hint_forget(follower_id)
+    follow_merge_task.apply_async(args=(follower_id, followee_id))
 
 
 def on_follow_ended(*, follower_id: int, followee_id: int) -> None:
     from feed.tasks import follow_remove_task
     from feed.timelines import follows_hint_forget
 
-    follow_remove_task.apply_async(args=(follower_id, followee_id))
     follows_hint_forget(follower_id)
+    follow_remove_task.apply_async(args=(follower_id, followee_id))

@@ -83,10 +83,7 @@ def _viewer_graph(viewer_id: int) -> Graph:
 # The viewer's shard, in one query: the states of the candidates there and of the viewer's own
 # newest posts (kind 0, a row each), and as one array each, the viewer's saves among all of
 # them (kind 3) and, when asked, the graph (kind 1 followees, kind 2 blocked).
-_OWN_SQL = (
-    "ARRAY(SELECT id FROM posts_post WHERE author_id = %(viewer)s AND deleted_at IS NULL "
-    "AND id < %(before)s::int8 ORDER BY id DESC LIMIT %(count)s)"
-)
+_OWN_SQL = "(SELECT ids FROM own)"
 _NO_STATE = "NULL::int8" + ", NULL" * 8
 
 
@@ -95,6 +92,9 @@ def _array_row(kind: int, select: str) -> str:
 
 
 _HOME_SQL = (
+    "WITH own AS MATERIALIZED (SELECT ARRAY(SELECT id FROM posts_post WHERE author_id = "
+    "%(viewer)s AND deleted_at IS NULL AND id < %(before)s::int8 ORDER BY id DESC "
+    "LIMIT %(count)s) AS ids) "
     "SELECT 0, " + STATE_COLUMNS_SQL + ", NULL::int8[] FROM posts_post p "
     "WHERE p.id = ANY(%(ids)s::int8[] || "
     + _OWN_SQL
@@ -148,6 +148,14 @@ def _round(read: _Read, before_id: int | None, count: int) -> tuple[list[int], d
             posts = [p for p in rebuilt if before_id is None or p < before_id][:count]
         found.update(posts)
     states = _states(read, sorted(found), before_id, count)
+    assert read.graph is not None  # read with the states at the latest
+    if home.hint_digest is not None and home.hint_digest != timelines.follows_hint_digest(
+        read.graph.followees
+    ):
+        # The hint was out of date (a follow whose mark was lost, a bulk import): it may have
+        # left out a celebrity. Correct it and read this round again with the real followees.
+        timelines.follows_hint_fill(viewer_id, read.graph.followees, replace=True)
+        return _round(read, before_id, count)
     own = {post_id for post_id, state in states.items() if state.author_id == viewer_id}
     return sorted(found | own, reverse=True)[:count], states
 

@@ -216,7 +216,8 @@ def celebrity_posts(
 
 
 # A home read in one call on a single Redis: renew and read the timeline (false: missing),
-# whether the followees were known (1, else 0 and nothing more), then for each followee that is
+# whether the followees were known (1 if given, the SHA-1 of the hint it used, else 0 and
+# nothing more), then for each followee that is
 # a celebrity, its ID and its recent posts (false: list missing). KEYS: the timeline, the
 # celebrity set, the viewer's followee hint. ARGV: TTL, upper bound, count, and the followees as
 # one comma-separated string, or nothing to use the hint. The celebrity lists are named here
@@ -230,13 +231,15 @@ if call('EXPIRE', KEYS[1], ARGV[1]) == 1 then
   out[1] = call('ZREVRANGEBYLEX', KEYS[1], ARGV[2], '(0000000000000000000', 'LIMIT', 0, ARGV[3])
 end
 local followees = ARGV[4]
-if not followees then
+if followees then
+  out[2] = 1
+else
   followees = call('GET', KEYS[3])
   if not followees or followees == '-' then
     return out
   end
+  out[2] = redis.sha1hex(followees)
 end
-out[2] = 1
 for id in string.gmatch(followees, '%d+') do
   if call('SISMEMBER', KEYS[2], id) == 1 then
     local key = 'celebrity:{' .. id .. '}:posts'
@@ -262,21 +265,37 @@ def follows_key(user_id: int) -> str:
 FOLLOWS_TTL = 600
 
 
-def follows_hint_fill(user_id: int, followees: Iterable[int]) -> None:
-    """Unless the hint was marked changed meanwhile (SET NX). A cluster reads no hint."""
+def follows_hint(followees: Iterable[int]) -> str:
+    """The hint's text: sorted, so the same followings always give the same text (and hash)."""
+    return ",".join(map(str, sorted(followees))) or "0"
+
+
+def follows_hint_digest(followees: Iterable[int]) -> str:
+    return hashlib.sha1(follows_hint(followees).encode(), usedforsecurity=False).hexdigest()
+
+
+def follows_hint_fill(user_id: int, followees: Iterable[int], *, replace: bool = False) -> None:
+    """Write the hint: unless it was marked changed meanwhile (SET NX), or over whatever is
+    there when a read found it out of date. A cluster reads no hint."""
     if settings.REDIS_CLUSTER:
         return
     try:
         get_redis().set(
-            follows_key(user_id), ",".join(map(str, followees)) or "0", ex=FOLLOWS_TTL, nx=True
+            follows_key(user_id), follows_hint(followees), ex=FOLLOWS_TTL, nx=not replace
         )
     except RedisError:
         logger.warning("follow hint not written", exc_info=True)
 
 
 def follows_hint_forget(user_id: int) -> None:
-    """The user's followings changed: a mark that keeps the hint unused and unfilled a while."""
-    get_redis().set(follows_key(user_id), FORGOTTEN, ex=FORGOTTEN_SECONDS)
+    """The user's followings changed: a mark that keeps the hint unused and unfilled a while.
+    A mark that fails to be written is made good by the next read (it checks the hint)."""
+    if settings.REDIS_CLUSTER:
+        return
+    try:
+        get_redis().set(follows_key(user_id), FORGOTTEN, ex=FORGOTTEN_SECONDS)
+    except RedisError:
+        logger.warning("follow hint not marked", exc_info=True)
 
 
 @dataclass(frozen=True)
@@ -284,6 +303,7 @@ class HomeRead:
     timeline: list[int] | None  # None: rebuild it first
     celebrities: dict[int, list[int] | None]  # each followed celebrity's posts (None: rebuild)
     complete: bool  # False: whom the viewer follows was not known; read again with `followees`
+    hint_digest: str | None = None  # the SHA-1 of the followee hint, when it was used
 
 
 def home_read(
@@ -321,4 +341,6 @@ def home_read(
         for i in range(2, len(reply), 2)
     }
     timeline = [int(m) for m in reply[0]] if reply[0] is not None else None
-    return HomeRead(timeline, lists, complete=bool(reply[1]))
+    known = reply[1]
+    digest = known.decode() if isinstance(known, bytes) else None
+    return HomeRead(timeline, lists, complete=bool(known), hint_digest=digest)

@@ -452,3 +452,17 @@ def test_a_stale_followee_hint_never_shows_an_account_the_viewer_does_not_follow
     body = _feed(client_for(viewer))
 
     assert body["posts"] == []
+
+
+def test_an_out_of_date_followee_hint_is_corrected_by_the_read_that_uses_it(
+    star_with_a_post, make_user, follow, client_for, redis_client
+):
+    star, post_id = star_with_a_post
+    viewer = make_user("viewer", shard="shard_0")
+    follow(viewer, star)  # its mark never written, as when Redis failed at that moment
+    redis_client.set(timelines.follows_key(viewer.id), "0")  # the hint from before the follow
+
+    body = _feed(client_for(viewer))
+
+    assert _ids(body) == [post_id]
+    assert redis_client.get(timelines.follows_key(viewer.id)) == str(star.id).encode()
