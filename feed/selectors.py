@@ -12,12 +12,14 @@ FEED_TIMELINE_LENGTH, so the request that finds it missing answers in full.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 
 import orjson
 from django.conf import settings
 from django.db import connections
+from redis.exceptions import RedisError
 
 from feed import services, timelines
 from feed.ranking import rank
@@ -35,6 +37,8 @@ from posts.hydration import (
     posts_hydrate,
     posts_render,
 )
+
+logger = logging.getLogger(__name__)
 
 MAX_ROUNDS = 4
 CANDIDATE_SLACK = 3  # candidates read beyond a page, for the odd one hidden since it was pushed
@@ -130,13 +134,17 @@ def _round(read: _Read, before_id: int | None, count: int) -> tuple[list[int], d
     """
     viewer_id = read.viewer_id
     followees = read.graph.followees if read.graph is not None else None
-    home = timelines.home_read(viewer_id, before_id=before_id, count=count, followees=followees)
-    if not home.complete:  # no hint: the graph first, then the celebrities it names
-        read.graph = _viewer_graph(viewer_id)
-        timelines.follows_hint_fill(viewer_id, read.graph.followees)
-        home = timelines.home_read(
-            viewer_id, before_id=before_id, count=count, followees=read.graph.followees
-        )
+    try:
+        home = timelines.home_read(viewer_id, before_id=before_id, count=count, followees=followees)
+        if not home.complete:  # no hint: the graph first, then the celebrities it names
+            read.graph = _viewer_graph(viewer_id)
+            timelines.follows_hint_fill(viewer_id, read.graph.followees)
+            home = timelines.home_read(
+                viewer_id, before_id=before_id, count=count, followees=read.graph.followees
+            )
+    except RedisError:
+        logger.warning("timelines unavailable: the feed is pulled from the database", exc_info=True)
+        return _round_from_database(read, before_id, count)
     ids = home.timeline
     if ids is None:
         services.timeline_rebuild(user_id=viewer_id)
@@ -157,6 +165,17 @@ def _round(read: _Read, before_id: int | None, count: int) -> tuple[list[int], d
         timelines.follows_hint_fill(viewer_id, read.graph.followees, replace=True)
         return _round(read, before_id, count)
     own = {post_id for post_id, state in states.items() if state.author_id == viewer_id}
+    return sorted(found | own, reverse=True)[:count], states
+
+
+def _round_from_database(read: _Read, before_id: int | None, count: int) -> tuple[list[int], dict]:
+    """`_round` without Redis: the followed accounts' newest posts, one query per shard (the
+    pull the timelines exist to avoid; slower, the same answer)."""
+    if read.graph is None:
+        read.graph = _viewer_graph(read.viewer_id)
+    found = set(services.recent_post_ids(read.graph.followees, limit=count, before_id=before_id))
+    states = _states(read, sorted(found), before_id, count)
+    own = {post_id for post_id, state in states.items() if state.author_id == read.viewer_id}
     return sorted(found | own, reverse=True)[:count], states
 
 
@@ -228,14 +247,21 @@ def _visible_posts(
             break
         before_id = resume = candidates[-1]
     if stale:
-        timelines.timeline_remove(read.viewer_id, stale)
+        try:
+            timelines.timeline_remove(read.viewer_id, stale)
+        except RedisError:  # reads filter them anyway
+            logger.warning("stale timeline entries kept", exc_info=True)
     return shown, hydrated, resume
 
 
 def feed_home_page(*, viewer_id: int, page: PageRequest, ranked: bool = False) -> dict:
     read = _Read(viewer_id=viewer_id)
     if ranked:
-        return _ranked_page(read, page)
+        try:
+            return _ranked_page(read, page)
+        except RedisError:  # its windows live in Redis; the newest-first feed does without
+            logger.warning("ranked feed unavailable", exc_info=True)
+            raise ApiError(503, "unavailable", "Please try again shortly.", retry_after=5)
     before_id = page.cursor.id if page.cursor is not None else None
     posts, hydrated, resume = _visible_posts(read, before_id, page.limit + 1)
     next_cursor = None

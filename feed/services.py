@@ -23,9 +23,14 @@ from posts.models import Post
 
 
 def recent_post_ids(
-    author_ids: Iterable[int], *, limit: int, published_since: dt.datetime | None = None
+    author_ids: Iterable[int],
+    *,
+    limit: int,
+    published_since: dt.datetime | None = None,
+    before_id: int | None = None,
 ) -> list[int]:
-    """The newest published posts of these authors: one query per shard, merged newest first."""
+    """The newest published posts of these authors (below `before_id`): one query per shard,
+    merged newest first."""
     found: list[int] = []
     for alias, ids in group_by_alias(author_ids).items():
         posts = Post.objects.using(alias).filter(
@@ -33,6 +38,8 @@ def recent_post_ids(
         )
         if published_since is not None:
             posts = posts.filter(published_at__gte=published_since)
+        if before_id is not None:
+            posts = posts.filter(id__lt=before_id)
         found.extend(posts.order_by("-id").values_list("id", flat=True)[:limit])
     return sorted(found, reverse=True)[:limit]
 

@@ -466,3 +466,25 @@ def test_an_out_of_date_followee_hint_is_corrected_by_the_read_that_uses_it(
 
     assert _ids(body) == [post_id]
     assert redis_client.get(timelines.follows_key(viewer.id)) == str(star.id).encode()
+
+
+def test_without_redis_the_feed_answers_the_same_posts_from_the_database(
+    make_user, follow, publish, client_for, redis_client, settings
+):
+    viewer = make_user("viewer", shard="shard_0")
+    friend, other = make_user("friend", shard="shard_1"), make_user("other", shard="shard_0")
+    follow(viewer, friend, other)
+    posts = [publish(friend), publish(viewer), publish(other), publish(friend)]
+    for post_id in posts:
+        post_fanout(post_id=post_id)
+    with_redis = [_feed(client_for(viewer), limit=2), _feed(client_for(viewer), limit=2)]
+    with_redis[1] = _feed(client_for(viewer), limit=2, cursor=with_redis[0]["next_cursor"])
+
+    settings.REDIS_URL = "redis://127.0.0.1:9/0"  # nothing listens there
+    first = _feed(client_for(viewer), limit=2)
+    second = _feed(client_for(viewer), limit=2, cursor=first["next_cursor"])
+    ranked = client_for(viewer).get("/api/v1/feed?ranked=1")
+
+    assert _ids(first) + _ids(second) == sorted(posts, reverse=True)
+    assert [first, second] == with_redis
+    assert (ranked.status_code, ranked.json()["error"]["code"]) == (503, "unavailable")
