@@ -67,7 +67,7 @@ class LoginApi(APIView):
 class LogoutApi(APIView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(request=None, responses={204: None, **error_responses(401)})
+    @extend_schema(request=None, responses={204: None, **error_responses(401, 503)})
     def post(self, request):
         token = getattr(request, "auth_token", None)
         if token is not None:
@@ -80,7 +80,7 @@ class PasswordChangeApi(APIView):
 
     @extend_schema(
         request=s.PasswordChangeInputSerializer,
-        responses={200: s.TokenSerializer, **error_responses(400, 401)},
+        responses={200: s.TokenSerializer, **error_responses(400, 401, 503)},
     )
     def post(self, request):
         data = s.PasswordChangeInputSerializer(data=request.data)

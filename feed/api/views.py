@@ -17,7 +17,7 @@ class FeedApi(APIView):
             *PAGE_PARAMETERS,
             OpenApiParameter("ranked", bool, description="1: ranked instead of newest first."),
         ],
-        responses={200: PostListSerializer, **error_responses(400, 401)},
+        responses={200: PostListSerializer, **error_responses(400, 401, 503)},
     )
     def get(self, request):
         page = parse_page_request(request.query_params)
