@@ -1,8 +1,9 @@
 """Reads of posts: visibility, hydration into the contract's shape, and every post list.
 
-Hydrating N posts costs a fixed number of queries: per shard holding any of them, one for the
-posts, one for their media, one for the viewer's likes; then one each for authors, the
-viewer's follows, the viewer's saves and locations, and one per shard for blocks.
+Hydrating N posts costs a fixed number of queries: one per shard holding any of them (the posts
+with their media, the viewer's like and the author's block), then one each for authors, the
+viewer's follows of private authors, blocks, saves and locations. The home feed hydrates
+through `posts.hydration` instead, with bodies and author cards cached in Redis.
 """
 
 from __future__ import annotations
