@@ -2,8 +2,9 @@
 
 Hydrating N posts costs a fixed number of queries: one per shard holding any of them (the posts
 with their media, the viewer's like and the author's block), then one each for authors, the
-viewer's follows of private authors, blocks, saves and locations. The home feed hydrates
-through `posts.hydration` instead, with bodies and author cards cached in Redis.
+viewer's follows of private authors, saves and locations, and one per shard for blocks. The
+home feed hydrates through `posts.hydration` instead, with bodies and author cards cached in
+Redis.
 """
 
 from __future__ import annotations
