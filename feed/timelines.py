@@ -227,18 +227,18 @@ def celebrity_posts(
 _HOME_LUA = """
 local call = redis.call
 local out = {false, 0}
-if call('EXPIRE', KEYS[1], ARGV[1]) == 1 then
-  out[1] = call('ZREVRANGEBYLEX', KEYS[1], ARGV[2], '(0000000000000000000', 'LIMIT', 0, ARGV[3])
-end
 local followees = ARGV[4]
 if followees then
   out[2] = 1
 else
   followees = call('GET', KEYS[3])
   if not followees or followees == '-' then
-    return out
+    return out  -- the caller reads the graph and calls again: the timeline is read then
   end
   out[2] = redis.sha1hex(followees)
+end
+if call('EXPIRE', KEYS[1], ARGV[1]) == 1 then
+  out[1] = call('ZREVRANGEBYLEX', KEYS[1], ARGV[2], '(0000000000000000000', 'LIMIT', 0, ARGV[3])
 end
 for id in string.gmatch(followees, '%d+') do
   if call('SISMEMBER', KEYS[2], id) == 1 then
