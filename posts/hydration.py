@@ -24,7 +24,14 @@ from instagram.cache import Cached, CachedKind, CacheRead, cache_read
 from instagram.ids import id_array
 from instagram.renderers import dumps
 from instagram.sharding import alias_for_id, group_by_alias
-from posts.selectors import MEDIA_JSON_SQL, locations_by_id, media_item, permalink, saved_among
+from posts.selectors import (
+    MEDIA_JSON_SQL,
+    json_column,
+    locations_by_id,
+    media_item,
+    permalink,
+    saved_among,
+)
 
 BODY_TTL = 24 * 3600
 
@@ -107,11 +114,6 @@ WHERE p.id = ANY(%s::int8[])
 )
 
 
-def _json(value):
-    # Django reads json/jsonb as text on its connections.
-    return orjson.loads(value) if isinstance(value, str | bytes) else value
-
-
 def _bodies_load(post_ids: list[int]) -> dict[int, Cached]:
     """Bodies rendered from the database: one query per shard, one for their locations."""
     rows: list[tuple] = []
@@ -124,10 +126,10 @@ def _bodies_load(post_ids: list[int]) -> dict[int, Cached]:
     for post_id, caption, location_id, hashtags, mentions, created, version, media in rows:
         body = {
             "post_id": str(post_id),
-            "media": [media_item(item) for item in _json(media)],
+            "media": [media_item(item) for item in json_column(media)],
             "caption": caption,
-            "hashtags": _json(hashtags),
-            "mentions": _json(mentions),
+            "hashtags": json_column(hashtags),
+            "mentions": json_column(mentions),
             "location": locations.get(location_id),
             "created_at": created,
             "permalink": permalink(post_id),

@@ -427,6 +427,11 @@ class PostRow:
     media: list
 
 
+def json_column(value):
+    """A json/jsonb column's value: Django's connections read them as text."""
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
 def post_rows(viewer_id: int, post_ids: Iterable[int]) -> dict[int, PostRow]:
     """Posts by ID with media, the viewer's like and the author's block: one query per shard."""
     from django.db import connections
@@ -437,11 +442,8 @@ def post_rows(viewer_id: int, post_ids: Iterable[int]) -> dict[int, PostRow]:
             cursor.execute(_ROWS_SQL, {"viewer": viewer_id, "ids": id_array(ids)})
             for values in cursor.fetchall():
                 row = PostRow(*values)
-                # Django reads json/jsonb as text on its connections: decode here.
                 for name in ("hashtags", "mentions", "media"):
-                    value = getattr(row, name)
-                    if isinstance(value, str | bytes):
-                        setattr(row, name, orjson.loads(value))
+                    setattr(row, name, json_column(getattr(row, name)))
                 rows[row.id] = row
     return rows
 
