@@ -97,8 +97,8 @@ def _array_row(kind: int, select: str) -> str:
 
 _HOME_SQL = (
     "WITH own AS MATERIALIZED (SELECT ARRAY(SELECT id FROM posts_post WHERE author_id = "
-    "%(viewer)s AND deleted_at IS NULL AND id < %(before)s::int8 ORDER BY id DESC "
-    "LIMIT %(count)s) AS ids) "
+    "%(viewer)s AND deleted_at IS NULL AND id < %(before)s::int8 AND id > %(after)s::int8 "
+    "ORDER BY id DESC LIMIT %(count)s) AS ids) "
     "SELECT 0, " + STATE_COLUMNS_SQL + ", NULL::int8[] FROM posts_post p "
     "WHERE p.id = ANY(%(ids)s::int8[] || "
     + _OWN_SQL
@@ -145,17 +145,15 @@ def _round(read: _Read, before_id: int | None, count: int) -> tuple[list[int], d
     except RedisError:
         logger.warning("timelines unavailable: the feed is pulled from the database", exc_info=True)
         return _round_from_database(read, before_id, count)
-    ids = home.timeline
-    if ids is None:
+    found = set(home.posts)
+    if home.timeline_missing:
         services.timeline_rebuild(user_id=viewer_id)
-        ids = timelines.timeline_read(viewer_id, before_id=before_id, count=count)[0]
-    found = set(ids or [])
-    for author_id, posts in home.celebrities.items():
-        if posts is None:
-            rebuilt = services.celebrity_rebuild(author_id=author_id)
-            posts = [p for p in rebuilt if before_id is None or p < before_id][:count]
-        found.update(posts)
-    states = _states(read, sorted(found), before_id, count)
+        found.update(timelines.timeline_read(viewer_id, before_id=before_id, count=count)[0] or ())
+    for author_id in home.celebrities_missing:
+        rebuilt = services.celebrity_rebuild(author_id=author_id)
+        found.update([p for p in rebuilt if before_id is None or p < before_id][:count])
+    newest = _newest(found, count)
+    states = _states(read, newest, before_id, count)
     assert read.graph is not None  # read with the states at the latest
     if home.hint_digest is not None and home.hint_digest != timelines.follows_hint_digest(
         read.graph.followees
@@ -165,7 +163,7 @@ def _round(read: _Read, before_id: int | None, count: int) -> tuple[list[int], d
         timelines.follows_hint_fill(viewer_id, read.graph.followees, replace=True)
         return _round(read, before_id, count)
     own = {post_id for post_id, state in states.items() if state.author_id == viewer_id}
-    return sorted(found | own, reverse=True)[:count], states
+    return sorted(own.union(newest), reverse=True)[:count], states
 
 
 def _round_from_database(read: _Read, before_id: int | None, count: int) -> tuple[list[int], dict]:
@@ -174,14 +172,23 @@ def _round_from_database(read: _Read, before_id: int | None, count: int) -> tupl
     if read.graph is None:
         read.graph = _viewer_graph(read.viewer_id)
     found = set(services.recent_post_ids(read.graph.followees, limit=count, before_id=before_id))
-    states = _states(read, sorted(found), before_id, count)
+    newest = _newest(found, count)
+    states = _states(read, newest, before_id, count)
     own = {post_id for post_id, state in states.items() if state.author_id == read.viewer_id}
-    return sorted(found | own, reverse=True)[:count], states
+    return sorted(own.union(newest), reverse=True)[:count], states
+
+
+def _newest(found: set[int], count: int) -> list[int]:
+    """The `count` newest of the candidates found, oldest first: only they can make the round,
+    so only their states are read."""
+    return sorted(found)[-count:]
 
 
 def _states(read: _Read, post_ids: list[int], before_id: int | None, count: int) -> dict:
-    """States of these posts and of the viewer's `count` newest below `before_id`: one query
-    per shard, the viewer's own always (their own posts, their saves, and the graph if unknown)."""
+    """States of these posts (oldest first) and of the viewer's own newest below `before_id`:
+    one query per shard, the viewer's own always (their own posts, their saves, and the graph if
+    unknown). With `count` posts given, only own posts newer than the oldest of them can make
+    the round, so only those are read."""
     home_alias = alias_for_id(read.viewer_id)
     by_alias = group_by_alias(post_ids)
     states: dict[int, PostState] = {}
@@ -193,6 +200,7 @@ def _states(read: _Read, post_ids: list[int], before_id: int | None, count: int)
         "ids": id_array(by_alias.get(home_alias, [])),
         "all": id_array(post_ids),
         "before": before_id or MAX_ID,
+        "after": post_ids[0] if len(post_ids) >= count else 0,
         "count": count,
     }
     with connections[home_alias].cursor() as cursor:

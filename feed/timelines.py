@@ -13,12 +13,15 @@ Redis is a cache here: any key can be rebuilt from PostgreSQL (services.py).
                            "active" means to fan-out: an idle user's timeline expires, gets no
                            writes, and is rebuilt from the database when they return.
 - `celebrity:{user}:posts` recent posts of an account over the fan-out threshold, merged at read.
-- `celebrities`            the set of such accounts (read with SMISMEMBER against followings).
-- `follows:{user}`         a hint of whom the user follows (comma-separated IDs), so a feed read
-                           knows whose celebrity lists to read before it has read the graph;
-                           marked changed (`-`) by every follow and unfollow, filled with SET NX.
+- `celebrities`            the set of such accounts (intersected with a user's followings).
+- `follows:{user}`         a hint of whom the user follows (a set of IDs), so a feed read knows
+                           whose celebrity lists to read before it has read the graph (one
+                           SINTER with `celebrities`); `follows:{user}:v` holds its size and
+                           the SHA-1 of its sorted IDs, is marked changed (`-`) by every follow
+                           and unfollow, and the hint is filled only where there is neither.
                            Never used to decide what the user may see: that is the graph in
-                           PostgreSQL, read in the same round trip as the posts' states.
+                           PostgreSQL, read in the same round trip as the posts' states, and a
+                           read whose hint's SHA-1 differs from the graph's corrects it.
 """
 
 from __future__ import annotations
@@ -215,40 +218,85 @@ def celebrity_posts(
     return found
 
 
-# A home read in one call on a single Redis: renew and read the timeline (false: missing),
-# whether the followees were known (1 if given, the SHA-1 of the hint it used, else 0 and
-# nothing more), then for each followee that is
-# a celebrity, its ID and its recent posts (false: list missing). KEYS: the timeline, the
-# celebrity set, the viewer's followee hint. ARGV: TTL, upper bound, count, and the followees as
-# one comma-separated string, or nothing to use the hint. The celebrity lists are named here
-# rather than passed as keys, which a single server allows: packing a key and an argument per
-# followee cost the client more than the whole script costs the server (a cluster takes the
+# A home read in one call on a single Redis. KEYS: the timeline, the celebrity set, the viewer's
+# followee hint and its version. ARGV: TTL, upper bound, count, and the followees as one
+# comma-separated string, or nothing to use the hint. Returns:
+#   1. whether the timeline exists (it is renewed if so; if not, the caller rebuilds it),
+#   2. whether the followees were known: 1 if given, the SHA-1 of the followings the hint holds,
+#      else 0 and nothing more (the caller reads the graph and calls again),
+#   3. the newest `count` posts below the bound of the timeline and of every followed
+#      celebrity's list, merged here so only a page's worth crosses the wire,
+#   4... followed celebrities whose list is missing (the caller rebuilds and merges them).
+# With the hint, the followed celebrities are one SINTER of two sets. The celebrity lists are
+# named here rather than passed as keys, which a single server allows (a cluster takes the
 # pipelined path instead).
 _HOME_LUA = """
 local call = redis.call
-local out = {false, 0}
-local followees = ARGV[4]
-if followees then
+local count = tonumber(ARGV[3])
+local out = {0, 0, {}}
+local celebrities
+if ARGV[4] then
   out[2] = 1
-else
-  followees = call('GET', KEYS[3])
-  if not followees or followees == '-' then
-    return out  -- the caller reads the graph and calls again: the timeline is read then
+  local ids = {}
+  for id in string.gmatch(ARGV[4], '%d+') do
+    ids[#ids + 1] = id
   end
-  out[2] = redis.sha1hex(followees)
-end
-if call('EXPIRE', KEYS[1], ARGV[1]) == 1 then
-  out[1] = call('ZREVRANGEBYLEX', KEYS[1], ARGV[2], '(0000000000000000000', 'LIMIT', 0, ARGV[3])
-end
-for id in string.gmatch(followees, '%d+') do
-  if call('SISMEMBER', KEYS[2], id) == 1 then
-    local key = 'celebrity:{' .. id .. '}:posts'
-    out[#out + 1] = id
-    if call('EXISTS', key) == 1 then
-      out[#out + 1] = call('ZREVRANGEBYLEX', key, ARGV[2], '-', 'LIMIT', 0, ARGV[3])
-    else
-      out[#out + 1] = false
+  celebrities = {}
+  for first = 1, #ids, 1000 do  -- SMISMEMBER in slices: unpack's stack is limited
+    local slice = {unpack(ids, first, math.min(first + 999, #ids))}
+    local flags = call('SMISMEMBER', KEYS[2], unpack(slice))
+    for i = 1, #slice do
+      if flags[i] == 1 then
+        celebrities[#celebrities + 1] = slice[i]
+      end
     end
+  end
+else
+  local version = call('GET', KEYS[4])
+  if not version or version == '-' then
+    return out
+  end
+  local size, digest = string.match(version, '^(%d+) (%x+)$')
+  if size ~= '0' and call('EXISTS', KEYS[3]) == 0 then
+    call('DEL', KEYS[4])  -- the set went (evicted) and its version stayed: refill it
+    return out
+  end
+  out[2] = digest
+  celebrities = call('SINTER', KEYS[3], KEYS[2])
+end
+local lists = {}
+if call('EXPIRE', KEYS[1], ARGV[1]) == 1 then
+  out[1] = 1
+  lists[1] = call('ZREVRANGEBYLEX', KEYS[1], ARGV[2], '(0000000000000000000', 'LIMIT', 0, count)
+end
+for _, id in ipairs(celebrities) do
+  local key = 'celebrity:{' .. id .. '}:posts'
+  if call('EXISTS', key) == 1 then
+    lists[#lists + 1] = call('ZREVRANGEBYLEX', key, ARGV[2], '(0000000000000000000',
+                             'LIMIT', 0, count)
+  else
+    out[#out + 1] = id
+  end
+end
+local merged, heads, last = out[3], {}, nil
+for i = 1, #lists do
+  heads[i] = 1
+end
+while #merged < count do
+  local best, pick = nil, nil
+  for i = 1, #lists do
+    local head = lists[i][heads[i]]
+    if head and (not best or head > best) then
+      best, pick = head, i
+    end
+  end
+  if not best then
+    break
+  end
+  heads[pick] = heads[pick] + 1
+  if best ~= last then
+    merged[#merged + 1] = best
+    last = best
   end
 end
 return out
@@ -257,16 +305,41 @@ _HOME_SHA = hashlib.sha1(_HOME_LUA.encode(), usedforsecurity=False).hexdigest()
 
 
 def follows_key(user_id: int) -> str:
-    """A hint of whom the user follows, to know whose celebrity lists to read: never used to
-    decide what the user may see (reads check the graph in PostgreSQL)."""
+    """A hint of whom the user follows (a set), to know whose celebrity lists to read: never
+    used to decide what the user may see (reads check the graph in PostgreSQL)."""
     return f"follows:{{{user_id}}}"
+
+
+def follows_version_key(user_id: int) -> str:
+    """The hint's version: "<size> <SHA-1 of the sorted followings>", or `-` while marked
+    changed. The hint is used only while this says what it holds."""
+    return f"follows:{{{user_id}}}:v"
 
 
 FOLLOWS_TTL = 600
 
+# Write the hint. KEYS: the set, its version. ARGV: replace (1: over whatever is there, 0: only
+# if there is no version, not even a mark), the version, TTL, then the followings.
+_FILL_LUA = """
+local call = redis.call
+if ARGV[1] ~= '1' and call('EXISTS', KEYS[2]) == 1 then
+  return 0
+end
+call('DEL', KEYS[1])
+for first = 4, #ARGV, 1000 do
+  call('SADD', KEYS[1], unpack(ARGV, first, math.min(first + 999, #ARGV)))
+end
+call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
+if #ARGV >= 4 then
+  call('EXPIRE', KEYS[1], ARGV[3])
+end
+return 1
+"""
+_FILL_SHA = hashlib.sha1(_FILL_LUA.encode(), usedforsecurity=False).hexdigest()
+
 
 def follows_hint(followees: Iterable[int]) -> str:
-    """The hint's text: sorted, so the same followings always give the same text (and hash)."""
+    """The followings as text: sorted, so the same followings always give the same hash."""
     return ",".join(map(str, sorted(followees))) or "0"
 
 
@@ -275,14 +348,19 @@ def follows_hint_digest(followees: Iterable[int]) -> str:
 
 
 def follows_hint_fill(user_id: int, followees: Iterable[int], *, replace: bool = False) -> None:
-    """Write the hint: unless it was marked changed meanwhile (SET NX), or over whatever is
-    there when a read found it out of date. A cluster reads no hint."""
+    """Write the hint: unless it was marked changed meanwhile, or over whatever is there when a
+    read found it out of date. A cluster reads no hint."""
     if settings.REDIS_CLUSTER:
         return
+    ids = sorted(followees)
+    keys = [follows_key(user_id), follows_version_key(user_id)]
+    args = [int(replace), f"{len(ids)} {follows_hint_digest(ids)}", FOLLOWS_TTL, *ids]
+    client = get_redis()
     try:
-        get_redis().set(
-            follows_key(user_id), follows_hint(followees), ex=FOLLOWS_TTL, nx=not replace
-        )
+        try:
+            client.execute_command("EVALSHA", _FILL_SHA, len(keys), *keys, *args)
+        except NoScriptError:
+            client.execute_command("EVAL", _FILL_LUA, len(keys), *keys, *args)
     except RedisError:
         logger.warning("follow hint not written", exc_info=True)
 
@@ -293,15 +371,16 @@ def follows_hint_forget(user_id: int) -> None:
     if settings.REDIS_CLUSTER:
         return
     try:
-        get_redis().set(follows_key(user_id), FORGOTTEN, ex=FORGOTTEN_SECONDS)
+        get_redis().set(follows_version_key(user_id), FORGOTTEN, ex=FORGOTTEN_SECONDS)
     except RedisError:
         logger.warning("follow hint not marked", exc_info=True)
 
 
 @dataclass(frozen=True)
 class HomeRead:
-    timeline: list[int] | None  # None: rebuild it first
-    celebrities: dict[int, list[int] | None]  # each followed celebrity's posts (None: rebuild)
+    posts: list[int]  # newest first, from the timeline and the followed celebrities' lists
+    timeline_missing: bool  # rebuild it, then merge its posts
+    celebrities_missing: list[int]  # followed celebrities whose lists must be rebuilt and merged
     complete: bool  # False: whom the viewer follows was not known; read again with `followees`
     hint_digest: str | None = None  # the SHA-1 of the followee hint, when it was used
 
@@ -309,22 +388,30 @@ class HomeRead:
 def home_read(
     user_id: int, *, before_id: int | None, count: int, followees: Iterable[int] | None
 ) -> HomeRead:
-    """The timeline's newest post IDs below `before_id` and the recent posts of each celebrity
-    among `followees` (or, given None, among the followee hint, if there is one).
+    """The newest `count` post IDs below `before_id` of the timeline and of the lists of the
+    celebrities among `followees` (or, given None, among the followee hint, if there is one),
+    merged and deduplicated.
 
     One script call on a single Redis. On a cluster the keys live in many slots, so it takes
     two round trips, and `followees` must be given.
     """
     if settings.REDIS_CLUSTER:
         if followees is None:
-            return HomeRead(None, {}, complete=False)
+            return HomeRead([], False, [], complete=False)
         ids, celebrities = timeline_read(
             user_id, before_id=before_id, count=count, followees=followees
         )
+        lists = celebrity_posts(celebrities, before_id=before_id, count=count)
+        found = set(ids or ())
+        for posts in lists.values():
+            found.update(posts or ())
         return HomeRead(
-            ids, celebrity_posts(celebrities, before_id=before_id, count=count), complete=True
+            sorted(found, reverse=True)[:count],
+            timeline_missing=ids is None,
+            celebrities_missing=[u for u, posts in lists.items() if posts is None],
+            complete=True,
         )
-    keys = [timeline_key(user_id), CELEBRITIES, follows_key(user_id)]
+    keys = [timeline_key(user_id), CELEBRITIES, follows_key(user_id), follows_version_key(user_id)]
     high = f"({member(before_id)}" if before_id is not None else "+"
     args = [ttl_seconds(), high, count]
     if followees is not None:
@@ -334,13 +421,11 @@ def home_read(
         reply = client.execute_command("EVALSHA", _HOME_SHA, len(keys), *keys, *args)
     except NoScriptError:
         reply = client.execute_command("EVAL", _HOME_LUA, len(keys), *keys, *args)
-    lists: dict[int, list[int] | None] = {
-        int(reply[i]): [int(m) for m in reply[i + 1] if int(m)]
-        if reply[i + 1] is not None
-        else None
-        for i in range(2, len(reply), 2)
-    }
-    timeline = [int(m) for m in reply[0]] if reply[0] is not None else None
-    known = reply[1]
-    digest = known.decode() if isinstance(known, bytes) else None
-    return HomeRead(timeline, lists, complete=bool(known), hint_digest=digest)
+    exists, known, posts, *missing = reply
+    return HomeRead(
+        [int(m) for m in posts],
+        timeline_missing=not exists,
+        celebrities_missing=[int(u) for u in missing],
+        complete=bool(known),
+        hint_digest=known.decode() if isinstance(known, bytes) else None,
+    )

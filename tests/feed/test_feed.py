@@ -422,6 +422,16 @@ def star_with_a_post(make_user, follow, publish, settings, redis_client):
     return star, post_id
 
 
+def _hint(redis_client, user_id: int) -> tuple[bytes | None, set[int]]:
+    """The followee hint as stored: its version, and the followings it holds."""
+    version = redis_client.get(timelines.follows_version_key(user_id))
+    return version, {int(m) for m in redis_client.smembers(timelines.follows_key(user_id))}
+
+
+def _version(followees: list[int]) -> bytes:
+    return f"{len(followees)} {timelines.follows_hint_digest(followees)}".encode()
+
+
 def test_following_a_celebrity_shows_their_posts_at_once_though_a_hint_was_cached(
     star_with_a_post, make_user, client_for, settle, redis_client,
     django_capture_on_commit_callbacks,
@@ -431,15 +441,18 @@ def test_following_a_celebrity_shows_their_posts_at_once_though_a_hint_was_cache
     star, post_id = star_with_a_post
     viewer = make_user("viewer", shard="shard_0")
     assert _ids(_feed(client_for(viewer))) == []
-    assert redis_client.get(timelines.follows_key(viewer.id)) == b"0"  # follows nobody
+    assert _hint(redis_client, viewer.id) == (_version([]), set())  # follows nobody
 
     with django_capture_on_commit_callbacks(using="shard_0", execute=True):
         _following_add(viewer.id, star.id)
     settle()
 
-    assert redis_client.get(timelines.follows_key(viewer.id)) == b"-"  # marked changed
+    assert _hint(redis_client, viewer.id) == (b"-", set())  # marked changed
     assert _ids(_feed(client_for(viewer))) == [post_id]
-    assert redis_client.get(timelines.follows_key(viewer.id)) == b"-"  # not refilled while marked
+    assert _hint(redis_client, viewer.id) == (b"-", set())  # not refilled while marked
+    redis_client.delete(timelines.follows_version_key(viewer.id))  # the mark expires
+    assert _ids(_feed(client_for(viewer))) == [post_id]
+    assert _hint(redis_client, viewer.id) == (_version([star.id]), {star.id})
 
 
 def test_a_stale_followee_hint_never_shows_an_account_the_viewer_does_not_follow(
@@ -447,11 +460,12 @@ def test_a_stale_followee_hint_never_shows_an_account_the_viewer_does_not_follow
 ):
     star, _ = star_with_a_post
     viewer = make_user("viewer", shard="shard_0")
-    redis_client.set(timelines.follows_key(viewer.id), str(star.id))
+    timelines.follows_hint_fill(viewer.id, [star.id])
 
     body = _feed(client_for(viewer))
 
     assert body["posts"] == []
+    assert _hint(redis_client, viewer.id) == (_version([]), set())  # corrected
 
 
 def test_an_out_of_date_followee_hint_is_corrected_by_the_read_that_uses_it(
@@ -460,12 +474,28 @@ def test_an_out_of_date_followee_hint_is_corrected_by_the_read_that_uses_it(
     star, post_id = star_with_a_post
     viewer = make_user("viewer", shard="shard_0")
     follow(viewer, star)  # its mark never written, as when Redis failed at that moment
-    redis_client.set(timelines.follows_key(viewer.id), "0")  # the hint from before the follow
+    timelines.follows_hint_fill(viewer.id, [], replace=True)  # the hint from before the follow
 
     body = _feed(client_for(viewer))
 
     assert _ids(body) == [post_id]
-    assert redis_client.get(timelines.follows_key(viewer.id)) == str(star.id).encode()
+    assert _hint(redis_client, viewer.id) == (_version([star.id]), {star.id})
+
+
+def test_a_followee_hint_whose_set_was_evicted_is_not_used(
+    star_with_a_post, make_user, follow, client_for, redis_client
+):
+    star, post_id = star_with_a_post
+    viewer = make_user("viewer", shard="shard_0")
+    follow(viewer, star)
+    timelines.follows_hint_fill(viewer.id, [star.id], replace=True)
+    redis_client.delete(timelines.follows_key(viewer.id))  # evicted; its version stayed
+
+    reply = timelines.home_read(viewer.id, before_id=None, count=5, followees=None)
+
+    assert reply.complete is False
+    assert _ids(_feed(client_for(viewer))) == [post_id]
+    assert _hint(redis_client, viewer.id) == (_version([star.id]), {star.id})  # refilled
 
 
 def test_without_redis_the_feed_answers_the_same_posts_from_the_database(
