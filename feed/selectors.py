@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import connections
 from redis.exceptions import RedisError
 
+from accounts.selectors import AUTHOR_CARDS
 from feed import services, timelines
 from feed.ranking import rank
 from instagram.errors import ApiError
@@ -29,9 +30,11 @@ from instagram.pagination import PageRequest, encode_cursor
 from instagram.redis import get_redis
 from instagram.sharding import alias_for_id, group_by_alias
 from posts.hydration import (
+    POST_BODIES,
     STATE_COLUMNS_SQL,
     Hydrated,
     PostState,
+    Prefetched,
     post_states,
     post_states_on,
     posts_hydrate,
@@ -118,11 +121,16 @@ _HOME_AND_GRAPH_SQL = (
 
 @dataclass
 class _Read:
-    """One feed read: the viewer, their graph once known, their saves among posts read."""
+    """One feed read: the viewer, their graph once known, their saves among posts read, and
+    the cached bodies and cards the timeline script read with the candidates."""
 
     viewer_id: int
     graph: Graph | None = None
     saved: set[int] = field(default_factory=set)
+    prefetched: Prefetched = field(default_factory=lambda: Prefetched(bodies={}, cards={}))
+
+
+_PREFETCH = (POST_BODIES, AUTHOR_CARDS)  # read by the timeline script with the candidates
 
 
 def _round(read: _Read, before_id: int | None, count: int) -> tuple[list[int], dict]:
@@ -135,16 +143,24 @@ def _round(read: _Read, before_id: int | None, count: int) -> tuple[list[int], d
     viewer_id = read.viewer_id
     followees = read.graph.followees if read.graph is not None else None
     try:
-        home = timelines.home_read(viewer_id, before_id=before_id, count=count, followees=followees)
+        home = timelines.home_read(
+            viewer_id, before_id=before_id, count=count, followees=followees, prefetch=_PREFETCH
+        )
         if not home.complete:  # no hint: the graph first, then the celebrities it names
             read.graph = _viewer_graph(viewer_id)
             timelines.follows_hint_fill(viewer_id, read.graph.followees)
             home = timelines.home_read(
-                viewer_id, before_id=before_id, count=count, followees=read.graph.followees
+                viewer_id,
+                before_id=before_id,
+                count=count,
+                followees=read.graph.followees,
+                prefetch=_PREFETCH,
             )
     except RedisError:
         logger.warning("timelines unavailable: the feed is pulled from the database", exc_info=True)
         return _round_from_database(read, before_id, count)
+    read.prefetched.bodies.update(home.bodies)
+    read.prefetched.cards.update(home.cards)
     found = set(home.posts)
     if home.timeline_missing:
         services.timeline_rebuild(user_id=viewer_id)
@@ -244,7 +260,7 @@ def _visible_posts(
                 stale.append(post_id)  # unfollowed since it was pushed
             elif graph.allows(state):
                 eligible.append(state)
-        hydrated = posts_hydrate(eligible, known=hydrated)
+        hydrated = posts_hydrate(eligible, known=hydrated, prefetched=read.prefetched)
         for state in eligible:
             if hydrated.author_active(state.author_id):
                 shown.append(state)

@@ -29,12 +29,12 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from redis.exceptions import NoScriptError, RedisError
 
-from instagram.cache import FORGOTTEN, FORGOTTEN_SECONDS
+from instagram.cache import FORGOTTEN, FORGOTTEN_SECONDS, CachedKind
 from instagram.redis import get_redis
 
 logger = logging.getLogger(__name__)
@@ -219,26 +219,29 @@ def celebrity_posts(
 
 
 # A home read in one call on a single Redis. KEYS: the timeline, the celebrity set, the viewer's
-# followee hint and its version. ARGV: TTL, upper bound, count, and the followees as one
-# comma-separated string, or nothing to use the hint. Returns:
+# followee hint and its version. ARGV: TTL, upper bound, count; what comes before and after the
+# ID in the keys of post bodies and of author cards, to read them with the posts ('' for none);
+# and the followees as one comma-separated string, or nothing to use the hint. Returns:
 #   1. whether the timeline exists (it is renewed if so; if not, the caller rebuilds it),
 #   2. whether the followees were known: 1 if given, the SHA-1 of the followings the hint holds,
 #      else 0 and nothing more (the caller reads the graph and calls again),
 #   3. the newest `count` posts below the bound of the timeline and of every followed
 #      celebrity's list, merged here so only a page's worth crosses the wire,
-#   4... followed celebrities whose list is missing (the caller rebuilds and merges them).
+#   4. the body entry of each of those posts (false: none),
+#   5. the card entries of their authors (named in each body entry) as author, entry, ...,
+#   6... followed celebrities whose list is missing (the caller rebuilds and merges them).
 # With the hint, the followed celebrities are one SINTER of two sets. The celebrity lists are
 # named here rather than passed as keys, which a single server allows (a cluster takes the
 # pipelined path instead).
 _HOME_LUA = """
 local call = redis.call
 local count = tonumber(ARGV[3])
-local out = {0, 0, {}}
+local out = {0, 0, {}, {}, {}}
 local celebrities
-if ARGV[4] then
+if ARGV[8] then
   out[2] = 1
   local ids = {}
-  for id in string.gmatch(ARGV[4], '%d+') do
+  for id in string.gmatch(ARGV[8], '%d+') do
     ids[#ids + 1] = id
   end
   celebrities = {}
@@ -297,6 +300,30 @@ while #merged < count do
   if best ~= last then
     merged[#merged + 1] = best
     last = best
+  end
+end
+if ARGV[4] ~= '' and #merged > 0 then
+  local keys, authors, seen = {}, {}, {}
+  for i, member in ipairs(merged) do
+    keys[i] = ARGV[4] .. string.match(member, '^0*(%d+)$') .. ARGV[5]
+  end
+  local bodies = call('MGET', unpack(keys))
+  out[4] = bodies
+  keys = {}
+  for _, body in ipairs(bodies) do
+    local author = body and string.match(body, '^%d+ (%d+) ')
+    if author and not seen[author] then
+      seen[author] = true
+      authors[#authors + 1] = author
+      keys[#keys + 1] = ARGV[6] .. author .. ARGV[7]
+    end
+  end
+  if #keys > 0 then
+    local cards = call('MGET', unpack(keys))
+    for i, author in ipairs(authors) do
+      out[5][2 * i - 1] = author
+      out[5][2 * i] = cards[i]
+    end
   end
 end
 return out
@@ -383,17 +410,25 @@ class HomeRead:
     celebrities_missing: list[int]  # followed celebrities whose lists must be rebuilt and merged
     complete: bool  # False: whom the viewer follows was not known; read again with `followees`
     hint_digest: str | None = None  # the SHA-1 of the followee hint, when it was used
+    bodies: dict[int, bytes | None] = field(default_factory=dict)  # raw entries, if asked for
+    cards: dict[int, bytes | None] = field(default_factory=dict)  # of the bodies' authors
 
 
 def home_read(
-    user_id: int, *, before_id: int | None, count: int, followees: Iterable[int] | None
+    user_id: int,
+    *,
+    before_id: int | None,
+    count: int,
+    followees: Iterable[int] | None,
+    prefetch: tuple[CachedKind, CachedKind] | None = None,
 ) -> HomeRead:
     """The newest `count` post IDs below `before_id` of the timeline and of the lists of the
     celebrities among `followees` (or, given None, among the followee hint, if there is one),
-    merged and deduplicated.
+    merged and deduplicated; with `prefetch` (the kinds of post bodies and of their authors'
+    cards), the raw cache entries of those posts and of their authors too.
 
     One script call on a single Redis. On a cluster the keys live in many slots, so it takes
-    two round trips, and `followees` must be given.
+    two round trips, `followees` must be given, and nothing is prefetched.
     """
     if settings.REDIS_CLUSTER:
         if followees is None:
@@ -413,7 +448,11 @@ def home_read(
         )
     keys = [timeline_key(user_id), CELEBRITIES, follows_key(user_id), follows_version_key(user_id)]
     high = f"({member(before_id)}" if before_id is not None else "+"
-    args = [ttl_seconds(), high, count]
+    args: list[int | str] = [ttl_seconds(), high, count]
+    if prefetch is not None:
+        args.extend(part for kind in prefetch for part in kind.key_parts())
+    else:
+        args.extend(("", "", "", ""))
     if followees is not None:
         args.append(",".join(map(str, followees)))
     client = get_redis()
@@ -421,11 +460,14 @@ def home_read(
         reply = client.execute_command("EVALSHA", _HOME_SHA, len(keys), *keys, *args)
     except NoScriptError:
         reply = client.execute_command("EVAL", _HOME_LUA, len(keys), *keys, *args)
-    exists, known, posts, *missing = reply
+    exists, known, posts, bodies, cards, *missing = reply
+    ids = [int(m) for m in posts]
     return HomeRead(
-        [int(m) for m in posts],
+        ids,
         timeline_missing=not exists,
         celebrities_missing=[int(u) for u in missing],
         complete=bool(known),
         hint_digest=known.decode() if isinstance(known, bytes) else None,
+        bodies=dict(zip(ids, bodies, strict=False)) if prefetch is not None else {},
+        cards={int(cards[i]): cards[i + 1] for i in range(0, len(cards), 2)},
     )

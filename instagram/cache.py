@@ -31,6 +31,7 @@ class Cached:
 
     json: bytes
     version: int = 0
+    owner: int = 0  # of an `owned` kind: the ID of the object's owner (a post's author)
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,9 @@ class CachedKind:
     out does not exist and is not cached. A versioned kind is checked against the version the
     caller read, so a fill simply overwrites. An unversioned kind is dropped on change with a
     mark (`cache_forget`) and filled with SET NX, so a fill from a read made before a change
-    can never outlive the mark; `nullable` kinds may cache `null` (a hidden object).
+    can never outlive the mark; `nullable` kinds may cache `null` (a hidden object). An
+    `owned` kind's entries also name the object's owner (`"<version> <owner> <json>"`), so a
+    Redis script that reads one can read its owner's entries in the same call.
     """
 
     prefix: str
@@ -49,10 +52,15 @@ class CachedKind:
     load: Callable[[list[int]], dict[int, Cached]]
     versioned: bool = False
     nullable: bool = False
+    owned: bool = False
     shape: int = 1  # raised when the JSON changes shape: a new release reads new keys only
 
     def key(self, object_id: int) -> str:
         return f"{self.prefix}:{{{object_id}}}:{self.shape}"
+
+    def key_parts(self) -> tuple[str, str]:
+        """What comes before and after the ID in a key (for scripts that build keys)."""
+        return f"{self.prefix}:{{", f"}}:{self.shape}"
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,9 @@ class CacheRead:
     kind: CachedKind
     ids: Iterable[int]
     versions: Mapping[int, int] | None = None  # the current version of each, if versioned
+    # Entries already read from Redis (by a script, in an earlier round trip), by ID, None where
+    # there was none: only the other IDs are read.
+    prefetched: Mapping[int, bytes | None] | None = None
 
 
 FORGOTTEN = b"-"  # a mark: changed lately; load from the database and do not fill
@@ -69,11 +80,13 @@ FORGOTTEN_SECONDS = 30
 def cache_read(*reads: CacheRead) -> list[dict[int, Cached]]:
     """The objects each read asks for, by ID, in one Redis round trip plus loads of misses.
 
-    Stored as `b"<version> <json>"`, so a hit costs no decoding of the JSON. Without Redis,
-    everything is loaded from the database.
+    Stored as `b"<version> <json>"` (`b"<version> <owner> <json>"` for an owned kind), so a hit
+    costs no decoding of the JSON. Without Redis, everything is loaded from the database.
     """
     wanted = [(read, list(dict.fromkeys(read.ids))) for read in reads]
-    keys = [read.kind.key(i) for read, ids in wanted for i in ids]
+    keys = [
+        read.kind.key(i) for read, ids in wanted for i in ids if i not in (read.prefetched or ())
+    ]
     values = iter(_get_many(keys) if keys else [])
     found: list[dict[int, Cached]] = []
     fill: dict[str, tuple[bytes, int, bool]] = {}
@@ -82,8 +95,9 @@ def cache_read(*reads: CacheRead) -> list[dict[int, Cached]]:
         missing: list[int] = []
         marked: set[int] = set()
         unreadable: set[int] = set()
+        prefetched = read.prefetched or {}
         for object_id in ids:
-            raw = next(values)
+            raw = prefetched[object_id] if object_id in prefetched else next(values)
             hit = _parse(read.kind, raw)
             if hit is not None and (
                 read.versions is None or read.versions.get(object_id) == hit.version
@@ -99,7 +113,11 @@ def cache_read(*reads: CacheRead) -> list[dict[int, Cached]]:
             loaded = read.kind.load(missing)
             for object_id, value in loaded.items():
                 if object_id not in marked:
-                    entry = b"%d %s" % (value.version, value.json)
+                    entry = (
+                        b"%d %d %s" % (value.version, value.owner, value.json)
+                        if read.kind.owned
+                        else b"%d %s" % (value.version, value.json)
+                    )
                     overwrite = read.kind.versioned or object_id in unreadable
                     fill[read.kind.key(object_id)] = (entry, read.kind.ttl, overwrite)
             objects.update(loaded)
@@ -110,14 +128,18 @@ def cache_read(*reads: CacheRead) -> list[dict[int, Cached]]:
 
 
 def _parse(kind: CachedKind, raw: bytes | None) -> Cached | None:
-    """A stored entry, or None for anything but "<digits> <object>" (or `null`, if allowed)."""
+    """A stored entry, or None for anything but "<digits> [<owner digits> ]<object>" (or
+    `null`, if allowed)."""
     if raw is None:
         return None
     head, _, body = raw.partition(b" ")
-    if not head.isdigit():
+    owner = b"0"
+    if kind.owned:
+        owner, _, body = body.partition(b" ")
+    if not (head.isdigit() and owner.isdigit()):
         return None
     if (body[:1] == b"{" and body[-1:] == b"}") or (kind.nullable and body == b"null"):
-        return Cached(body, int(head))
+        return Cached(body, int(head), int(owner))
     return None
 
 

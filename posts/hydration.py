@@ -7,8 +7,9 @@ A post's answer splits in two:
   (`updated_at`). One light query per shard reads the states of any number of posts.
 - its *body*, which is the same for every viewer and changes only on an edit: media with their
   URLs, caption, hashtags, mentions, location, times, permalink. Bodies are rendered once and
-  kept in Redis (`post:{id}`), checked against the version read with the state, so an edit is
-  never served stale. Author cards come from the accounts cache in the same round trip.
+  kept in Redis (`post:{id}:2`, which also names the author), checked against the version read
+  with the state, so an edit is never served stale. Author cards come from the accounts cache
+  in the same round trip (or the feed's script read both already).
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ def post_states_on(alias: str, viewer_id: int, post_ids: list[int]) -> dict[int,
 
 _BODIES_SQL = (
     """
-SELECT p.id, p.caption, p.location_id, p.hashtags, p.mentions, p.created_at,
+SELECT p.id, p.author_id, p.caption, p.location_id, p.hashtags, p.mentions, p.created_at,
        (extract(epoch FROM p.updated_at) * 1000000)::bigint,"""
     + MEDIA_JSON_SQL
     + """
@@ -121,9 +122,19 @@ def _bodies_load(post_ids: list[int]) -> dict[int, Cached]:
         with connections[alias].cursor() as cursor:
             cursor.execute(_BODIES_SQL, [id_array(ids)])
             rows.extend(cursor.fetchall())
-    locations = locations_by_id({row[2] for row in rows if row[2] is not None})
+    locations = locations_by_id({row[3] for row in rows if row[3] is not None})
     bodies = {}
-    for post_id, caption, location_id, hashtags, mentions, created, version, media in rows:
+    for (
+        post_id,
+        author_id,
+        caption,
+        location_id,
+        hashtags,
+        mentions,
+        created,
+        version,
+        media,
+    ) in rows:
         body = {
             "post_id": str(post_id),
             "media": [media_item(item) for item in json_column(media)],
@@ -134,11 +145,23 @@ def _bodies_load(post_ids: list[int]) -> dict[int, Cached]:
             "created_at": created,
             "permalink": permalink(post_id),
         }
-        bodies[post_id] = Cached(dumps(body), version)
+        bodies[post_id] = Cached(dumps(body), version, owner=author_id)
     return bodies
 
 
-POST_BODIES = CachedKind(prefix="post", ttl=BODY_TTL, load=_bodies_load, versioned=True)
+# Owned (the entry names the author), so the feed's Redis script can read the author's card
+# with the body. Shape 2: the entry that named no author was shape 1.
+POST_BODIES = CachedKind(
+    prefix="post", ttl=BODY_TTL, load=_bodies_load, versioned=True, owned=True, shape=2
+)
+
+
+@dataclass
+class Prefetched:
+    """Raw body and card entries already read from Redis by the caller, by ID (None: absent)."""
+
+    bodies: dict[int, bytes | None]
+    cards: dict[int, bytes | None]
 
 
 @dataclass
@@ -156,17 +179,25 @@ class Hydrated:
         return orjson.loads(self.bodies[post_id].json)["hashtags"]
 
 
-def posts_hydrate(states: list[PostState], *, known: Hydrated | None = None) -> Hydrated:
+def posts_hydrate(
+    states: list[PostState], *, known: Hydrated | None = None, prefetched: Prefetched | None = None
+) -> Hydrated:
     """Bodies and author cards of these posts (those not already `known`): one Redis round
-    trip, plus the database for what Redis lacks."""
+    trip for those not `prefetched` (none, if all were), plus the database for what Redis
+    lacks."""
     hydrated = known or Hydrated(bodies={}, cards={})
     # Only published bodies are cached: before that, the media inside are still changing.
     published = [s for s in states if s.id not in hydrated.bodies and s.published]
     drafts = [s.id for s in states if s.id not in hydrated.bodies and not s.published]
     authors = {s.author_id for s in states} - set(hydrated.cards)
     bodies, cards = cache_read(
-        CacheRead(POST_BODIES, [s.id for s in published], {s.id: s.version for s in published}),
-        CacheRead(AUTHOR_CARDS, authors),
+        CacheRead(
+            POST_BODIES,
+            [s.id for s in published],
+            {s.id: s.version for s in published},
+            prefetched=prefetched.bodies if prefetched else None,
+        ),
+        CacheRead(AUTHOR_CARDS, authors, prefetched=prefetched.cards if prefetched else None),
     )
     hydrated.bodies.update(bodies)
     hydrated.cards.update(cards)

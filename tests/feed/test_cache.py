@@ -16,7 +16,7 @@ from feed.services import post_fanout
 from instagram.cache import FORGOTTEN
 from instagram.sharding import alias_for_id
 from posts.hydration import POST_BODIES
-from posts.models import Location
+from posts.models import Location, Post
 from posts.services.likes import post_like
 from posts.services.posts import post_create, post_update
 from tests.conftest import jpeg_bytes
@@ -59,10 +59,11 @@ def _version(post_id: int) -> int:
 
 
 def _cached_body(redis_client, post_id: int) -> tuple[int, dict]:
-    """The version and the decoded body stored at the post's key."""
+    """The version and the decoded body stored at the post's key (after its author's ID)."""
     raw = redis_client.get(POST_BODIES.key(post_id))
     assert raw is not None, "no cached body"
-    head, _, body = raw.partition(b" ")
+    head, author, body = raw.split(b" ", 2)
+    assert int(author) == Post.objects.using(alias_for_id(post_id)).get(id=post_id).author_id
     return int(head), orjson.loads(body)
 
 
@@ -244,7 +245,9 @@ def test_new_profile_picture_shows_on_the_authors_posts_at_once(
 
 
 @pytest.mark.parametrize(
-    "garbage", [b"not-a-version {}", b"", b"12 {}", b"\xff\xfe", b"-5 {}"], ids=repr
+    "garbage",
+    [b"not-a-version {}", b"", b"12 {}", b"12 x {}", b"\xff\xfe", b"-5 {}", b"-5 1 {}"],
+    ids=repr,
 )
 def test_a_garbage_value_at_a_body_key_is_a_miss_and_is_rewritten(
     garbage, author_and_follower, publish, client_for, redis_client
@@ -259,7 +262,7 @@ def test_a_garbage_value_at_a_body_key_is_a_miss_and_is_rewritten(
     assert answered == expected
     assert [p["caption"] for p in answered["posts"]] == ["the real one"]
     raw = redis_client.get(POST_BODIES.key(post_id))
-    assert re.fullmatch(rb"\d+ \{.*\}", raw, re.DOTALL)
+    assert re.fullmatch(rb"\d+ \d+ \{.*\}", raw, re.DOTALL)
     version, cached = _cached_body(redis_client, post_id)
     assert (version, cached["caption"]) == (_version(post_id), "the real one")
     assert redis_client.ttl(POST_BODIES.key(post_id)) > 0
@@ -272,7 +275,7 @@ def test_a_value_of_the_current_version_with_an_unparseable_body_is_a_miss(
     author, follower = author_and_follower
     post_id = publish(author, "the real one")
     expected = _feed(client_for(follower))
-    redis_client.set(POST_BODIES.key(post_id), b"%d %s" % (_version(post_id), body))
+    redis_client.set(POST_BODIES.key(post_id), b"%d %d %s" % (_version(post_id), author.id, body))
 
     response = client_for(follower).get("/api/v1/feed")
 

@@ -1,7 +1,10 @@
 import random
 import time
+from contextlib import contextmanager
+from unittest.mock import patch
 
 import pytest
+import redis
 
 from accounts.services.graph import block_create, follow_delete
 from feed import timelines
@@ -337,9 +340,33 @@ def test_feed_query_count_is_constant(
     assert len(body["posts"]) == 3
     for limit in (3, 10):
         _feed(client_for(viewer), limit=limit)
-        with queries(2):
+        with queries(2), _redis_round_trips() as round_trips:
             body = _feed(client_for(viewer), limit=limit)
         assert len(body["posts"]) == limit
+        # Two Redis round trips: the token, then one script for the timeline, the followed
+        # celebrities' lists, and the bodies and author cards of the candidates.
+        assert [command for command, *_ in round_trips] == ["GET", "EVALSHA"]
+
+
+@contextmanager
+def _redis_round_trips():
+    """The commands our Redis client sends, one entry per round trip (a pipeline is one)."""
+    sent: list[tuple] = []
+    command, pipeline = redis.Redis.execute_command, redis.client.Pipeline.execute
+
+    def spy_command(self, *args, **options):
+        sent.append(args)
+        return command(self, *args, **options)
+
+    def spy_pipeline(self, *args, **options):
+        sent.append(("PIPELINE",))
+        return pipeline(self, *args, **options)
+
+    with (
+        patch.object(redis.Redis, "execute_command", spy_command),
+        patch.object(redis.client.Pipeline, "execute", spy_pipeline),
+    ):
+        yield sent
 
 
 @pytest.mark.parametrize("viewer_shard", ["shard_0", "shard_1"])
