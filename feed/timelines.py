@@ -14,7 +14,7 @@ Redis is a cache here: any key can be rebuilt from PostgreSQL (services.py).
                            writes, and is rebuilt from the database when they return.
 - `celebrity:{user}:posts` recent posts of an account over the fan-out threshold, merged at read.
 - `celebrities`            the set of such accounts (intersected with a user's followings).
-- `follows:{user}`         a hint of whom the user follows (a set of IDs), so a feed read knows
+- `follows:{user}:ids`     a hint of whom the user follows (a set of IDs), so a feed read knows
                            whose celebrity lists to read before it has read the graph (one
                            SINTER with `celebrities`); `follows:{user}:v` holds its size and
                            the SHA-1 of its sorted IDs, is marked changed (`-`) by every follow
@@ -260,8 +260,8 @@ else
     return out
   end
   local size, digest = string.match(version, '^(%d+) (%x+)$')
-  if size ~= '0' and call('EXISTS', KEYS[3]) == 0 then
-    call('DEL', KEYS[4])  -- the set went (evicted) and its version stayed: refill it
+  if not size or (size ~= '0' and call('EXISTS', KEYS[3]) == 0) then
+    call('DEL', KEYS[4])  -- not a version, or the set went (evicted) and it stayed: refill
     return out
   end
   out[2] = digest
@@ -334,7 +334,7 @@ _HOME_SHA = hashlib.sha1(_HOME_LUA.encode(), usedforsecurity=False).hexdigest()
 def follows_key(user_id: int) -> str:
     """A hint of whom the user follows (a set), to know whose celebrity lists to read: never
     used to decide what the user may see (reads check the graph in PostgreSQL)."""
-    return f"follows:{{{user_id}}}"
+    return f"follows:{{{user_id}}}:ids"
 
 
 def follows_version_key(user_id: int) -> str:

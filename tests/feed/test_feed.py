@@ -509,6 +509,23 @@ def test_an_out_of_date_followee_hint_is_corrected_by_the_read_that_uses_it(
     assert _hint(redis_client, viewer.id) == (_version([star.id]), {star.id})
 
 
+@pytest.mark.parametrize("version", [b"", b"x", b"1", b"1 xyz", b"one 1a2b"], ids=repr)
+def test_a_followee_hint_with_an_unreadable_version_is_not_used_and_is_rewritten(
+    version, star_with_a_post, make_user, follow, client_for, redis_client
+):
+    star, post_id = star_with_a_post
+    viewer = make_user("viewer", shard="shard_0")
+    follow(viewer, star)
+    timelines.follows_hint_fill(viewer.id, [star.id], replace=True)
+    redis_client.set(timelines.follows_version_key(viewer.id), version)
+
+    reply = timelines.home_read(viewer.id, before_id=None, count=5, followees=None)
+
+    assert reply.complete is False
+    assert _ids(_feed(client_for(viewer))) == [post_id]
+    assert _hint(redis_client, viewer.id) == (_version([star.id]), {star.id})
+
+
 def test_a_followee_hint_whose_set_was_evicted_is_not_used(
     star_with_a_post, make_user, follow, client_for, redis_client
 ):
