@@ -2,12 +2,13 @@
 deduplicated, filtered against the current graph (so an unfollow or block hides at once),
 hydrated in a fixed number of queries, newest first or ranked.
 
-A warm read is one Redis script (timeline, and the lists of the celebrities the followee hint
-names), one query per shard (the viewer's shard's also reads their graph, own posts and saves),
-and one MGET of bodies and author cards (posts.hydration). A missing timeline (new user,
-returning user, Redis restarted empty) is rebuilt inline from PostgreSQL before answering: one
-query for the followings and one per shard for their recent posts, bounded by
-FEED_TIMELINE_LENGTH, so the request that finds it missing answers in full.
+A warm read is one Redis script (timeline and the lists of the celebrities the followee hint
+names, merged to a page's worth, with those posts' cached bodies and their authors' cards) and
+one query per shard (the viewer's shard's also reads their graph, own posts and saves); what the
+script could not return (the viewer's own posts) costs one MGET more (posts.hydration). A
+missing timeline (new user, returning user, Redis restarted empty) is rebuilt inline from
+PostgreSQL before answering: one query for the followings and one per shard for their recent
+posts, bounded by FEED_TIMELINE_LENGTH, so the request that finds it missing answers in full.
 """
 
 from __future__ import annotations

@@ -224,7 +224,7 @@ def celebrity_posts(
 # and the followees as one comma-separated string, or nothing to use the hint. Returns:
 #   1. whether the timeline exists (it is renewed if so; if not, the caller rebuilds it),
 #   2. whether the followees were known: 1 if given, the SHA-1 of the followings the hint holds,
-#      else 0 and nothing more (the caller reads the graph and calls again),
+#      else 0 and the rest empty (the caller reads the graph and calls again),
 #   3. the newest `count` posts below the bound of the timeline and of every followed
 #      celebrity's list, merged here so only a page's worth crosses the wire,
 #   4. the body entry of each of those posts (false: none),
@@ -281,33 +281,62 @@ for _, id in ipairs(celebrities) do
     out[#out + 1] = id
   end
 end
-local merged, heads, last = out[3], {}, nil
-for i = 1, #lists do
-  heads[i] = 1
+-- Merge the lists (each newest first) through a heap of their heads, newest on top: count
+-- pops of log(lists) steps each. Members are 19-digit IDs, so any string order is ID order.
+local heap, at = {}, {}
+local function newer(a, b)
+  return lists[a][at[a]] > lists[b][at[b]]
 end
-while #merged < count do
-  local best, pick = nil, nil
-  for i = 1, #lists do
-    local head = lists[i][heads[i]]
-    if head and (not best or head > best) then
-      best, pick = head, i
+local function sift_down(i)
+  while true do
+    local top, l, r = i, 2 * i, 2 * i + 1
+    if l <= #heap and newer(heap[l], heap[top]) then top = l end
+    if r <= #heap and newer(heap[r], heap[top]) then top = r end
+    if top == i then return end
+    heap[i], heap[top] = heap[top], heap[i]
+    i = top
+  end
+end
+for i = 1, #lists do
+  if #lists[i] > 0 then
+    at[i] = 1
+    heap[#heap + 1] = i
+  end
+end
+for i = math.floor(#heap / 2), 1, -1 do
+  sift_down(i)
+end
+local merged, last = out[3], nil
+while #merged < count and #heap > 0 do
+  local list = heap[1]
+  local member = lists[list][at[list]]
+  if member ~= last then
+    merged[#merged + 1] = member
+    last = member
+  end
+  at[list] = at[list] + 1
+  if not lists[list][at[list]] then
+    heap[1] = heap[#heap]
+    heap[#heap] = nil
+  end
+  sift_down(1)
+end
+local function mget(keys)  -- in slices: unpack's stack is limited
+  local found = {}
+  for first = 1, #keys, 1000 do
+    local slice = call('MGET', unpack(keys, first, math.min(first + 999, #keys)))
+    for i = 1, #slice do
+      found[first + i - 1] = slice[i]
     end
   end
-  if not best then
-    break
-  end
-  heads[pick] = heads[pick] + 1
-  if best ~= last then
-    merged[#merged + 1] = best
-    last = best
-  end
+  return found
 end
 if ARGV[4] ~= '' and #merged > 0 then
   local keys, authors, seen = {}, {}, {}
   for i, member in ipairs(merged) do
     keys[i] = ARGV[4] .. string.match(member, '^0*(%d+)$') .. ARGV[5]
   end
-  local bodies = call('MGET', unpack(keys))
+  local bodies = mget(keys)
   out[4] = bodies
   keys = {}
   for _, body in ipairs(bodies) do
@@ -318,12 +347,10 @@ if ARGV[4] ~= '' and #merged > 0 then
       keys[#keys + 1] = ARGV[6] .. author .. ARGV[7]
     end
   end
-  if #keys > 0 then
-    local cards = call('MGET', unpack(keys))
-    for i, author in ipairs(authors) do
-      out[5][2 * i - 1] = author
-      out[5][2 * i] = cards[i]
-    end
+  local cards = mget(keys)
+  for i, author in ipairs(authors) do
+    out[5][2 * i - 1] = author
+    out[5][2 * i] = cards[i]
   end
 end
 return out

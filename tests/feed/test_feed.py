@@ -285,6 +285,64 @@ def test_pagination_never_repeats_or_skips_while_posts_arrive(
     assert seen == sorted(existing, reverse=True)
 
 
+def test_pages_of_every_source_with_hidden_posts_never_repeat_or_skip(
+    make_user, follow, publish, client_for, settings, redis_client
+):
+    """Own posts among more candidates than a round reads, a celebrity's list, and deleted
+    posts that make rounds come back short: small pages give every visible post once."""
+    settings.FEED_FANOUT_THRESHOLD = 2
+    rng = random.Random(11)
+    viewer = make_user("viewer", shard="shard_0")
+    authors = [make_user(f"a{n}", shard=f"shard_{n % 2}") for n in range(2)]
+    star = make_user("star", shard="shard_1")
+    follow(viewer, *authors, star)
+    follow(make_user("fan", shard="shard_0"), star)  # two followers: over the threshold
+    _feed(client_for(viewer))
+    visible, hidden = [], []
+    for n in range(30):
+        author = rng.choice([viewer, star, *authors])
+        post_id = publish(author, f"post {n}")
+        post_fanout(post_id=post_id)
+        (hidden if n % 4 == 3 else visible).append((post_id, author))
+    for post_id, author in hidden:
+        post_delete(author=author, post_id=post_id)
+
+    for limit in (1, 2, 5):
+        seen, cursor = [], None
+        while True:
+            page = _feed(client_for(viewer), limit=limit, **({"cursor": cursor} if cursor else {}))
+            seen.extend((int(p["post_id"]), p["author"]["username"]) for p in page["posts"])
+            cursor = page["next_cursor"]
+            if not page["has_more"]:
+                break
+        expected = sorted(visible, key=lambda pair: pair[0], reverse=True)
+        assert seen == [(post_id, author.username) for post_id, author in expected]
+
+
+def test_a_post_in_both_the_timeline_and_a_celebrity_list_is_shown_once(
+    make_user, follow, publish, client_for, settings, redis_client
+):
+    """An author who crossed the threshold: their older posts are still in timelines."""
+    viewer = make_user("viewer", shard="shard_0")
+    author = make_user("author", shard="shard_1")
+    follow(viewer, author)
+    _feed(client_for(viewer))
+    older = publish(author, "before")
+    post_fanout(post_id=older)
+    settings.FEED_FANOUT_THRESHOLD = 1
+    newer = publish(author, "after")
+    assert post_fanout(post_id=newer) == 0
+    timelines.celebrity_add(author.id, older)  # its list holds the older post too
+    assert _timeline(viewer) == [older]
+
+    body = _feed(client_for(viewer))
+
+    assert [(int(p["post_id"]), p["caption"]) for p in body["posts"]] == [
+        (newer, "after"),
+        (older, "before"),
+    ]
+
+
 def test_ranked_feed_orders_by_score_and_pages_stably(
     make_user, follow, publish, client_for, settle, redis_client
 ):
@@ -346,6 +404,13 @@ def test_feed_query_count_is_constant(
         # Two Redis round trips: the token, then one script for the timeline, the followed
         # celebrities' lists, and the bodies and author cards of the candidates.
         assert [command for command, *_ in round_trips] == ["GET", "EVALSHA"]
+
+    own = publish(viewer, "mine")  # not in the timeline: the script cannot read its body
+    _feed(client_for(viewer), limit=3)
+    with queries(2), _redis_round_trips() as round_trips:
+        body = _feed(client_for(viewer), limit=3)
+    assert _ids(body)[0] == own
+    assert [command for command, *_ in round_trips] == ["GET", "EVALSHA", "MGET"]
 
 
 @contextmanager
