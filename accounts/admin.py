@@ -1,14 +1,28 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import AdminPasswordChangeForm
+from django.db import transaction
 
 from accounts.models import AuthToken, Block, CloseFriend, Follower, Following, FollowRequest, User
-from accounts.services.auth import user_tokens_forget, user_tokens_mark_revoked
+from accounts.services.auth import user_tokens_delete, user_tokens_forget, user_tokens_mark_revoked
 from accounts.services.profile import user_cards_forget
 from instagram.admin import ShardedModelAdmin
 
 
+class PasswordSetForm(AdminPasswordChangeForm):
+    """An admin's new password for a user also signs the user out everywhere: their tokens are
+    deleted and marked revoked, as a password change through the API does."""
+
+    def save(self, commit: bool = True):
+        with transaction.atomic(using="default"):
+            user = super().save(commit=commit)
+            user_tokens_delete(user_id=user.pk)
+        return user
+
+
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
+    change_password_form = PasswordSetForm
     list_display = ("username", "full_name", "email", "is_verified", "is_private", "is_active")
     list_filter = ("is_verified", "is_private", "is_active", "is_staff")
     search_fields = ("username", "full_name", "email")

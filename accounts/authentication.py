@@ -6,10 +6,10 @@ request's user carries only those fields: the first use of any other loads the w
 query (`User.refresh_from_db`). A miss reads the token and its user from PostgreSQL in one
 query and fills the entry with SET NX, so it never overwrites a mark.
 
-Revocation is at once: logout, a password change, a deactivation or a deletion marks the token's
-entry `revoked` (for longer than an entry lives) after the change commits, and a revoked mark
-is final even for a request that read the database just before the change. Without Redis,
-every request reads PostgreSQL, as Redis is only a cache.
+Revocation is at once: logout, a password change (the user's or an admin's), a deactivation or
+a deletion marks the token's entry `revoked` (for longer than an entry lives) after the change
+commits, and a revoked mark is final even for a request that read the database just before the
+change. Without Redis, every request reads PostgreSQL, as Redis is only a cache.
 """
 
 from __future__ import annotations

@@ -211,12 +211,19 @@ def password_change(*, user: User, old_password: str, new_password: str) -> Issu
     with transaction.atomic():
         user.set_password(new_password)
         user.save(update_fields=["password"])
+        user_tokens_delete(user_id=user.id)
+        return token_issue(user=user, device="password-change")
+
+
+def user_tokens_delete(*, user_id: int) -> None:
+    """Delete every token of the user and mark them revoked, now and once the change commits:
+    call it in the transaction that changes the password (the API's, or an admin's)."""
+    with transaction.atomic(using="default"):
         with connections["default"].cursor() as cursor:
             cursor.execute(
-                "DELETE FROM accounts_authtoken WHERE user_id = %s RETURNING key_hash", [user.id]
+                "DELETE FROM accounts_authtoken WHERE user_id = %s RETURNING key_hash", [user_id]
             )
             tokens_mark_revoked(key_hashes=[row[0] for row in cursor.fetchall()])
-        return token_issue(user=user, device="password-change")
 
 
 # A cached token's entry with its user's new last activity, unless it was marked revoked.

@@ -56,3 +56,23 @@ def test_admin_lists_and_opens_graph_rows_per_shard(
     assert str(edge.id).encode() not in shard_1.content
     assert str(ben.id).encode() in detail.content
     assert b"1 follower" in followers.content
+
+
+def test_admin_setting_a_password_revokes_the_users_tokens_at_once(
+    admin_client_all, make_user, client_for, redis_client
+):
+    ann = make_user("ann")
+    app = client_for(ann)
+    assert app.get("/api/v1/accounts/me").status_code == 200  # the token is cached now
+
+    changed = admin_client_all.post(
+        f"/admin/accounts/user/{ann.pk}/password/",
+        {"password1": "a-new-pass-9876", "password2": "a-new-pass-9876"},
+    )
+
+    assert changed.status_code == 302
+    assert AuthToken.objects.filter(user=ann).count() == 0
+    answer = app.get("/api/v1/accounts/me")
+    assert (answer.status_code, answer.json()["error"]["code"]) == (401, "invalid_token")
+    ann.refresh_from_db()
+    assert ann.check_password("a-new-pass-9876")
