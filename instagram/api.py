@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
+
+from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_field
 from rest_framework import serializers
 
@@ -28,7 +31,22 @@ PAGE_PARAMETERS = [
 
 
 def client_ip(request) -> str:
-    return request.META.get("REMOTE_ADDR", "")
+    """The client's address, as rate limits key it: the socket's peer, or behind
+    TRUSTED_PROXIES proxies the address the outermost of them saw (X-Forwarded-For, counted from
+    its end, since a client can write any entries at its start)."""
+    peer = request.META.get("REMOTE_ADDR", "")
+    proxies = settings.TRUSTED_PROXIES
+    if proxies <= 0:
+        return peer
+    entries = [e.strip() for e in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    entries = [e for e in entries if e]
+    if not entries:
+        return peer
+    candidate = entries[-min(proxies, len(entries))]
+    try:
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:  # not an address: the proxy chain is not what the setting says
+        return peer
 
 
 def not_found(message: str = "Not found.") -> ApiError:

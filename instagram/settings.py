@@ -325,6 +325,10 @@ PAGINATION_MAX_LIMIT = 50
 
 # --- Security (production defaults; `manage.py check --deploy` passes with DEBUG off) ---------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Proxies (load balancers) in front of the web processes that append the address they saw to
+# X-Forwarded-For: the client's address is that many entries from its end. 0: the socket's peer
+# (X-Forwarded-For is then ignored, so clients cannot choose the address they are limited by).
+TRUSTED_PROXIES = env_int("TRUSTED_PROXIES", 0)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"

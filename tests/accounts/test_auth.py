@@ -4,7 +4,8 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import AuthToken, User
-from accounts.services.auth import hash_token
+from accounts.services.auth import LOGIN_WINDOW, hash_token
+from instagram.ratelimit import rate_limit_count
 from tests.accounts import hashers
 
 ALL = "__all__"
@@ -52,6 +53,38 @@ def test_password_hashers_put_argon2_first_outside_tests():
     assert result.stdout.strip().splitlines()[-1] == (
         "django.contrib.auth.hashers.Argon2PasswordHasher"
     )
+
+
+@pytest.mark.parametrize(
+    ("proxies", "forwarded", "limited_as"),
+    [
+        (0, "203.0.113.7", "127.0.0.1"),  # no proxy: the header is the client's own words
+        (1, "203.0.113.7", "203.0.113.7"),
+        (1, "10.9.9.9, 203.0.113.7", "203.0.113.7"),  # the first entry is the client's
+        (2, "10.9.9.9, 203.0.113.7, 192.0.2.1", "203.0.113.7"),
+        (2, "203.0.113.7", "203.0.113.7"),
+        (1, "not-an-address", "127.0.0.1"),
+        (1, "", "127.0.0.1"),
+    ],
+)
+def test_logins_are_throttled_per_client_address_behind_trusted_proxies(
+    proxies, forwarded, limited_as, api, settings, redis_client
+):
+    settings.TRUSTED_PROXIES = proxies
+    settings.LOGIN_ATTEMPTS_PER_IP = 1
+    body = {"username": "x", "password": "y"}
+
+    first = api.post("/api/v1/accounts/login", body, format="json", HTTP_X_FORWARDED_FOR=forwarded)
+    other = api.post(
+        "/api/v1/accounts/login", body, format="json", HTTP_X_FORWARDED_FOR="198.51.100.4"
+    )
+
+    assert first.status_code == 401
+    assert rate_limit_count(name=f"login:ip:{limited_as}", window=LOGIN_WINDOW) == (
+        1 if proxies else 2
+    )
+    # Another client's address behind the same proxies has its own budget.
+    assert other.status_code == (401 if proxies else 429)
 
 
 @pytest.mark.parametrize(
