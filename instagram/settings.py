@@ -236,6 +236,11 @@ MEDIA_S3_ORIGINAL_ACL = os.environ.get("MEDIA_S3_ORIGINAL_ACL", "private") or No
 # --- Redis, Celery, MQTT ---------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 REDIS_CLUSTER = env_bool("REDIS_CLUSTER", False)
+REDIS_CONNECT_TIMEOUT = float(os.environ.get("REDIS_CONNECT_TIMEOUT") or 2)
+REDIS_SOCKET_TIMEOUT = float(os.environ.get("REDIS_SOCKET_TIMEOUT") or 5)
+# After a timeout, calls to that server fail at once for this long (and fall back to the
+# database), instead of each waiting out its own timeout.
+REDIS_UNREACHABLE_SECONDS = float(os.environ.get("REDIS_UNREACHABLE_SECONDS") or 5)
 
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
 CELERY_RESULT_BACKEND = None

@@ -1,6 +1,9 @@
 import datetime as dt
 import io
 import itertools
+import socket
+import threading
+import time
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -149,3 +152,35 @@ def post_for(client_for, media_for):
         return int(response.json()["post_id"])
 
     return make
+
+
+@pytest.fixture
+def silent_redis(settings):
+    """A server that accepts connections and never answers, as REDIS_URL, with short timeouts;
+    yields the list of connections it accepted."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    accepted: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                accepted.append(server.accept()[0])
+            except OSError:  # closed
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    settings.REDIS_URL = f"redis://127.0.0.1:{server.getsockname()[1]}/0"
+    settings.REDIS_SOCKET_TIMEOUT = settings.REDIS_CONNECT_TIMEOUT = 0.3
+    settings.REDIS_UNREACHABLE_SECONDS = 1.0
+    yield accepted
+    server.close()
+    for connection in accepted:
+        connection.close()
+
+
+def accepted_count(accepted: list) -> int:
+    """How many connections `silent_redis` accepted, once its accepting thread caught up."""
+    time.sleep(0.1)
+    return len(accepted)
