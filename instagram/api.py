@@ -42,7 +42,13 @@ def client_ip(request) -> str:
     entries = [e for e in entries if e]
     if not entries:
         return peer
-    candidate = entries[-min(proxies, len(entries))]
+    if len(entries) < proxies:  # fewer hops than proxies: not through them all
+        return peer
+    candidate = entries[-proxies]
+    if candidate.startswith("["):  # "[v6]" or "[v6]:port"
+        candidate = candidate[1:].partition("]")[0]
+    elif candidate.count(":") == 1:  # "v4:port"
+        candidate = candidate.partition(":")[0]
     try:
         return str(ipaddress.ip_address(candidate))
     except ValueError:  # not an address: the proxy chain is not what the setting says

@@ -14,10 +14,18 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from accounts.services.auth import token_issue, user_counters_ensure
 from instagram.outbox import outbox_sweep
-from instagram.redis import get_redis
+from instagram.redis import get_redis, unreachable_forget
 from tests.factories import id_on
 
 ALL = "__all__"
+
+
+@pytest.fixture(autouse=True)
+def _redis_reachable():
+    """No test inherits another's "Redis timed out moments ago"."""
+    unreachable_forget()
+    yield
+    unreachable_forget()
 
 
 @pytest.fixture
@@ -170,12 +178,15 @@ def silent_redis(settings):
             except OSError:  # closed
                 return
 
-    threading.Thread(target=accept, daemon=True).start()
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
     settings.REDIS_URL = f"redis://127.0.0.1:{server.getsockname()[1]}/0"
     settings.REDIS_SOCKET_TIMEOUT = settings.REDIS_CONNECT_TIMEOUT = 0.3
     settings.REDIS_UNREACHABLE_SECONDS = 1.0
     yield accepted
+    server.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept() (close alone does not)
     server.close()
+    thread.join(timeout=5)
     for connection in accepted:
         connection.close()
 

@@ -62,7 +62,10 @@ def test_password_hashers_put_argon2_first_outside_tests():
         (1, "203.0.113.7", "203.0.113.7"),
         (1, "10.9.9.9, 203.0.113.7", "203.0.113.7"),  # the first entry is the client's
         (2, "10.9.9.9, 203.0.113.7, 192.0.2.1", "203.0.113.7"),
-        (2, "203.0.113.7", "203.0.113.7"),
+        (2, "203.0.113.7", "127.0.0.1"),  # one hop for two proxies: not through them
+        (1, "203.0.113.7:51234", "203.0.113.7"),
+        (1, "[2001:db8::7]:51234", "2001:db8::7"),
+        (1, "2001:db8::7", "2001:db8::7"),
         (1, "not-an-address", "127.0.0.1"),
         (1, "", "127.0.0.1"),
     ],
@@ -75,16 +78,17 @@ def test_logins_are_throttled_per_client_address_behind_trusted_proxies(
     body = {"username": "x", "password": "y"}
 
     first = api.post("/api/v1/accounts/login", body, format="json", HTTP_X_FORWARDED_FOR=forwarded)
+    # Another client, behind the same proxies (one hop: through one proxy at most).
     other = api.post(
         "/api/v1/accounts/login", body, format="json", HTTP_X_FORWARDED_FOR="198.51.100.4"
     )
 
+    other_as = "198.51.100.4" if proxies == 1 else "127.0.0.1"
     assert first.status_code == 401
+    assert other.status_code == (429 if other_as == limited_as else 401)  # a budget each
     assert rate_limit_count(name=f"login:ip:{limited_as}", window=LOGIN_WINDOW) == (
-        1 if proxies else 2
+        2 if other_as == limited_as else 1
     )
-    # Another client's address behind the same proxies has its own budget.
-    assert other.status_code == (401 if proxies else 429)
 
 
 @pytest.mark.parametrize(

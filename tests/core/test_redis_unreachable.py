@@ -5,7 +5,7 @@ import time
 import pytest
 import redis
 
-from instagram.redis import get_redis
+from instagram.redis import _client, get_redis
 from tests.conftest import accepted_count
 
 
@@ -27,3 +27,17 @@ def test_after_one_timeout_calls_fail_at_once_until_the_server_is_tried_again(
     with pytest.raises(redis.TimeoutError):
         get_redis().get("x")
     assert accepted_count(silent_redis) == 2
+
+
+@pytest.mark.parametrize(
+    ("url", "kind", "server"),
+    [
+        ("redis://127.0.0.1:6399/2", "_Connection", "127.0.0.1:6399"),
+        ("rediss://cache.internal:6380/0", "_SSLConnection", "cache.internal:6380"),
+        ("unix:///run/redis.sock?db=1", "_UnixConnection", "/run/redis.sock"),
+    ],
+)
+def test_every_kind_of_redis_url_gets_a_connection_that_fails_fast(url, kind, server):
+    connection = _client(url, False, 1.0, 1.0).connection_pool.make_connection()
+
+    assert (type(connection).__name__, connection._server()) == (kind, server)

@@ -118,6 +118,36 @@ def test_fanout_interrupted_midway_is_completed_by_the_retry(
     assert [_timeline(fan) for fan in fans] == [[post_id]] * 5
 
 
+def test_a_fanout_task_that_loses_redis_midway_runs_again_and_completes(
+    make_user, follow, publish, settings, redis_client, monkeypatch
+):
+    from feed.tasks import fanout_post_task
+
+    settings.FEED_FANOUT_BATCH = 2
+    author = make_user("author", shard="shard_1")
+    fans = [make_user(f"fan{n}", shard=f"shard_{n % 2}") for n in range(5)]
+    for fan in fans:
+        follow(fan, author)
+        timelines.timeline_replace(fan.id, [])
+    post_id = publish(author)
+    batches = []
+    push = timelines.fanout_push
+
+    def push_then_lose_redis(follower_ids, pushed):
+        batches.append(len(follower_ids))
+        if len(batches) == 2:  # Redis goes away after the first batch was written
+            raise redis.ConnectionError("Connection reset by peer")
+        return push(follower_ids, pushed)
+
+    monkeypatch.setattr(timelines, "fanout_push", push_then_lose_redis)
+
+    result = fanout_post_task.apply(args=(post_id,))
+
+    assert (result.successful(), result.result) == (True, 5)
+    assert batches == [2, 2, 2, 2, 1]  # the second attempt ran whole
+    assert [_timeline(fan) for fan in fans] == [[post_id]] * 5
+
+
 def test_celebrity_post_is_merged_at_read_without_timeline_writes(
     make_user, follow, publish, client_for, settings, redis_client
 ):
@@ -640,6 +670,7 @@ def test_the_feed_answers_from_the_database_paying_one_timeout(
     for post_id in posts:
         post_fanout(post_id=post_id)
     accepted = request.getfixturevalue("silent_redis")
+    settings.REDIS_UNREACHABLE_SECONDS = 60  # longer than this test, however slow the machine
 
     response = client_for(viewer).get("/api/v1/feed")
 
