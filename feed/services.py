@@ -51,9 +51,11 @@ REBUILD_OVERLAP = dt.timedelta(minutes=1)
 def timeline_rebuild(*, user_id: int) -> list[int]:
     """A complete timeline from the database: recent posts of followed non-celebrities.
 
-    Fan-out skips a timeline that does not exist yet, so a post published while the rebuild
-    reads would be missed; once the timeline is written, posts published since shortly before
-    the rebuild began are read again and merged.
+    Fan-out and a follow's merge skip a timeline that does not exist yet, and the rebuild
+    replaces whatever they wrote, so a post published, or an account followed, while the
+    rebuild reads would be missed. So once the timeline is written, posts published since
+    shortly before the rebuild began are read again, and so are the recent posts of accounts
+    followed meanwhile, and both are merged.
     """
     started = timezone.now()
     regular = _regular_followees(user_id)
@@ -62,6 +64,10 @@ def timeline_rebuild(*, user_id: int) -> list[int]:
     late = recent_post_ids(
         regular, limit=settings.FEED_TIMELINE_LENGTH, published_since=started - REBUILD_OVERLAP
     )
+    before = set(regular)
+    followed_meanwhile = [u for u in _regular_followees(user_id) if u not in before]
+    if followed_meanwhile:
+        late += recent_post_ids(followed_meanwhile, limit=settings.FEED_TIMELINE_LENGTH // 4)
     known = set(post_ids)
     timelines.timeline_add(user_id, [p for p in late if p not in known])
     return post_ids

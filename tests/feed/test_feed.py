@@ -534,6 +534,31 @@ def test_a_post_published_during_a_rebuild_is_not_lost(
     assert _ids(_feed(client_for(viewer))) == [during[0], before]
 
 
+def test_an_account_followed_during_a_rebuild_has_its_posts_merged(
+    make_user, follow, publish, client_for, redis_client, monkeypatch
+):
+    from feed import services
+
+    viewer = make_user("viewer", shard="shard_0")
+    old_friend, new_friend = make_user("old", shard="shard_1"), make_user("new", shard="shard_0")
+    follow(viewer, old_friend)
+    kept, theirs = publish(old_friend), publish(new_friend)
+    replace = timelines.timeline_replace
+
+    def replace_after_a_follow(user_id, post_ids):
+        follow(viewer, new_friend)  # committed while the rebuild was reading...
+        assert services.timeline_follow_merge(follower_id=viewer.id, followee_id=new_friend.id)
+        assert _timeline(viewer) == []  # ...so its merge found no timeline to write
+        replace(user_id, post_ids)
+
+    monkeypatch.setattr(timelines, "timeline_replace", replace_after_a_follow)
+    assert services.timeline_rebuild(user_id=viewer.id) == [kept]
+    monkeypatch.setattr(timelines, "timeline_replace", replace)
+
+    assert _timeline(viewer) == [theirs, kept]
+    assert _ids(_feed(client_for(viewer))) == [theirs, kept]
+
+
 @pytest.fixture
 def star_with_a_post(make_user, follow, publish, settings, redis_client):
     """An account over the fan-out threshold, whose post went to its celebrity list."""
