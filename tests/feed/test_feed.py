@@ -101,16 +101,21 @@ def test_fanout_twice_leaves_no_duplicate(people, publish, client_for):
     assert _ids(_feed(client_for(active))) == [post_id]
 
 
-def test_fanout_interrupted_midway_is_completed_by_the_retry(
-    make_user, follow, publish, client_for, settings, redis_client
-):
+@pytest.fixture
+def five_fans_and_a_post(make_user, follow, publish, settings, redis_client):
+    """An author with five fans whose timelines are live, a post of theirs not yet fanned out,
+    and fan-out batches of two."""
     settings.FEED_FANOUT_BATCH = 2
     author = make_user("author", shard="shard_1")
     fans = [make_user(f"fan{n}", shard=f"shard_{n % 2}") for n in range(5)]
     for fan in fans:
         follow(fan, author)
         timelines.timeline_replace(fan.id, [])
-    post_id = publish(author)
+    return fans, publish(author)
+
+
+def test_fanout_interrupted_midway_is_completed_by_the_retry(five_fans_and_a_post):
+    fans, post_id = five_fans_and_a_post
     timelines.fanout_push([fans[0].id, fans[1].id], post_id)  # the first batch, then the kill
 
     assert post_fanout(post_id=post_id) == 5  # the redelivered task runs whole
@@ -119,17 +124,11 @@ def test_fanout_interrupted_midway_is_completed_by_the_retry(
 
 
 def test_a_fanout_task_that_loses_redis_midway_runs_again_and_completes(
-    make_user, follow, publish, settings, redis_client, monkeypatch
+    five_fans_and_a_post, monkeypatch
 ):
     from feed.tasks import fanout_post_task
 
-    settings.FEED_FANOUT_BATCH = 2
-    author = make_user("author", shard="shard_1")
-    fans = [make_user(f"fan{n}", shard=f"shard_{n % 2}") for n in range(5)]
-    for fan in fans:
-        follow(fan, author)
-        timelines.timeline_replace(fan.id, [])
-    post_id = publish(author)
+    fans, post_id = five_fans_and_a_post
     batches = []
     push = timelines.fanout_push
 
