@@ -3,7 +3,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminPasswordChangeForm
 from django.db import transaction
 
-from accounts.models import AuthToken, Block, CloseFriend, Follower, Following, FollowRequest, User
+from accounts.models import Block, CloseFriend, Follower, Following, FollowRequest, User
 from accounts.services.auth import user_tokens_delete, user_tokens_forget, user_tokens_mark_revoked
 from accounts.services.profile import user_cards_forget
 from instagram.admin import ShardedModelAdmin
@@ -16,7 +16,7 @@ class PasswordSetForm(AdminPasswordChangeForm):
     def save(self, commit: bool = True):
         with transaction.atomic(using="default"):
             user = super().save(commit=commit)
-            user_tokens_delete(user_id=user.pk)
+            user_tokens_delete(user_ids=[user.pk])
         return user
 
 
@@ -70,8 +70,7 @@ class UserAdmin(DjangoUserAdmin):
 
     @admin.action(description="Deactivate (and revoke their tokens)")
     def deactivate(self, request, queryset):
-        user_tokens_mark_revoked(user_ids=list(queryset.values_list("pk", flat=True)))
-        AuthToken.objects.filter(user__in=queryset).delete()
+        user_tokens_delete(user_ids=list(queryset.values_list("pk", flat=True)))
         self._update(queryset, is_active=False)
 
     @admin.action(description="Reactivate")

@@ -211,17 +211,18 @@ def password_change(*, user: User, old_password: str, new_password: str) -> Issu
     with transaction.atomic():
         user.set_password(new_password)
         user.save(update_fields=["password"])
-        user_tokens_delete(user_id=user.id)
+        user_tokens_delete(user_ids=[user.id])
         return token_issue(user=user, device="password-change")
 
 
-def user_tokens_delete(*, user_id: int) -> None:
-    """Delete every token of the user and mark them revoked, now and once the change commits:
-    call it in the transaction that changes the password (the API's, or an admin's)."""
+def user_tokens_delete(*, user_ids: list[int]) -> None:
+    """Delete every token of these users and mark them revoked, now and once the change
+    commits: call it in the transaction that changes their password or deactivates them."""
     with transaction.atomic(using="default"):
         with connections["default"].cursor() as cursor:
             cursor.execute(
-                "DELETE FROM accounts_authtoken WHERE user_id = %s RETURNING key_hash", [user_id]
+                "DELETE FROM accounts_authtoken WHERE user_id = ANY(%s) RETURNING key_hash",
+                [user_ids],
             )
             tokens_mark_revoked(key_hashes=[row[0] for row in cursor.fetchall()])
 

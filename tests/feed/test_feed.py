@@ -147,14 +147,22 @@ def test_a_fanout_task_that_loses_redis_midway_runs_again_and_completes(
     assert [_timeline(fan) for fan in fans] == [[post_id]] * 5
 
 
-def test_celebrity_post_is_merged_at_read_without_timeline_writes(
-    make_user, follow, publish, client_for, settings, redis_client
-):
+@pytest.fixture
+def star_and_two_fans(make_user, follow, settings, redis_client):
+    """An account over the fan-out threshold (2) and its two followers."""
     settings.FEED_FANOUT_THRESHOLD = 2
     star = make_user("star", shard="shard_1")
     fans = [make_user(f"fan{n}", shard="shard_0") for n in range(2)]
     for fan in fans:
         follow(fan, star)
+    return star, fans
+
+
+def test_celebrity_post_is_merged_at_read_without_timeline_writes(
+    star_and_two_fans, publish, client_for
+):
+    star, fans = star_and_two_fans
+    for fan in fans:
         _feed(client_for(fan))
 
     post_id = publish(star, "big news")
@@ -166,13 +174,9 @@ def test_celebrity_post_is_merged_at_read_without_timeline_writes(
 
 
 def test_a_missing_celebrity_list_is_rebuilt_by_the_read_that_finds_it(
-    make_user, follow, publish, client_for, settings, redis_client
+    star_and_two_fans, publish, client_for, redis_client
 ):
-    settings.FEED_FANOUT_THRESHOLD = 2
-    star = make_user("star", shard="shard_1")
-    fans = [make_user(f"fan{n}", shard="shard_0") for n in range(2)]
-    for fan in fans:
-        follow(fan, star)
+    star, fans = star_and_two_fans
     posts = [publish(star, "first"), publish(star, "second")]
     for post_id in posts:
         assert post_fanout(post_id=post_id) == 0
