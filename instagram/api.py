@@ -9,6 +9,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import serializers
 
 from instagram.errors import ApiError
+from instagram.pagination import MAX_CURSOR_LENGTH
 
 
 class ErrorBodySerializer(serializers.Serializer):
@@ -25,8 +26,22 @@ def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
 
 
 PAGE_PARAMETERS = [
-    OpenApiParameter("cursor", str, description="Opaque cursor from `next_cursor`."),
-    OpenApiParameter("limit", int, description="1..50, default 20."),
+    OpenApiParameter(
+        "cursor",
+        {"type": "string", "maxLength": MAX_CURSOR_LENGTH},
+        description="Opaque cursor from `next_cursor`.",
+    ),
+    OpenApiParameter(
+        "limit",
+        {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": settings.PAGINATION_MAX_LIMIT,
+            "default": settings.PAGINATION_DEFAULT_LIMIT,
+        },
+        description=f"1..{settings.PAGINATION_MAX_LIMIT}, default "
+        f"{settings.PAGINATION_DEFAULT_LIMIT}.",
+    ),
 ]
 
 

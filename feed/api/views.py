@@ -5,8 +5,11 @@ from rest_framework.views import APIView
 
 from feed.selectors import feed_home_page
 from instagram.api import PAGE_PARAMETERS, error_responses
+from instagram.errors import ApiError
 from instagram.pagination import parse_page_request
 from posts.api.serializers import PostListSerializer
+
+_RANKED = {"0": False, "1": True, "false": False, "true": True}
 
 
 class FeedApi(APIView):
@@ -15,11 +18,17 @@ class FeedApi(APIView):
     @extend_schema(
         parameters=[
             *PAGE_PARAMETERS,
-            OpenApiParameter("ranked", bool, description="1: ranked instead of newest first."),
+            OpenApiParameter(
+                "ranked",
+                {"type": "string", "enum": list(_RANKED), "default": "0"},
+                description="1 (or true): ranked instead of newest first.",
+            ),
         ],
         responses={200: PostListSerializer, **error_responses(400, 401, 503)},
     )
     def get(self, request):
         page = parse_page_request(request.query_params)
-        ranked = request.query_params.get("ranked", "0") in ("1", "true")
+        ranked = _RANKED.get(request.query_params.get("ranked") or "0")
+        if ranked is None:
+            raise ApiError(400, "invalid_ranked", "ranked must be 1 or 0.")
         return Response(feed_home_page(viewer_id=request.user.id, page=page, ranked=ranked))

@@ -9,6 +9,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from instagram.api import error_responses
 from instagram.errors import ApiError
 from media import selectors, services
 from media.api.serializers import MediaUploadSerializer
@@ -54,7 +55,10 @@ class MediaUploadApi(StreamedUploadMixin, APIView):
 
     @extend_schema(
         request={"multipart/form-data": MediaUploadSerializer},
-        responses={200: OpenApiResponse(description="The media object (status processing).")},
+        responses={
+            200: OpenApiResponse(description="The media object (status processing)."),
+            **error_responses(400, 401, 413, 415, 429),
+        },
     )
     def post(self, request):
         serializer = MediaUploadSerializer(data=self.upload_data(request))
@@ -76,7 +80,12 @@ def _too_large(limit: int) -> ApiError:
 class MediaDetailApi(APIView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(responses={200: OpenApiResponse(description="The media object.")})
+    @extend_schema(
+        responses={
+            200: OpenApiResponse(description="The media object."),
+            **error_responses(401, 404),
+        }
+    )
     def get(self, request, media_id: str):
         media = selectors.media_get_for_uploader(viewer_id=request.user.id, media_id=media_id)
         return Response(selectors.media_payload(media))
@@ -85,6 +94,11 @@ class MediaDetailApi(APIView):
 class MediaFilterListApi(APIView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(responses={200: OpenApiResponse(description="{filters: [{filter_id, name}]}")})
+    @extend_schema(
+        responses={
+            200: OpenApiResponse(description="{filters: [{filter_id, name}]}"),
+            **error_responses(401),
+        }
+    )
     def get(self, request):
         return Response({"filters": selectors.media_filter_list()})

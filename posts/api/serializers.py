@@ -4,7 +4,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from instagram.api import IdField
-from posts.models import ALT_TEXT_MAX
+from posts.models import ALT_TEXT_MAX, CAPTION_MAX, MAX_MEDIA
 
 
 @extend_schema_field(
@@ -34,6 +34,19 @@ class AltTextField(serializers.Field):
         return value
 
 
+@extend_schema_field({"type": "string", "maxLength": CAPTION_MAX})
+class CaptionField(serializers.CharField):
+    """A caption; its length is the service's to check (`caption_too_long`)."""
+
+
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {"type": "string", "pattern": "^[0-9]{1,19}$"},
+        "minItems": 1,
+        "maxItems": MAX_MEDIA,
+    }
+)
 class MediaIdsField(serializers.ListField):
     """A list of media IDs; anything that cannot be one is the contract's `invalid_media`."""
 
@@ -53,14 +66,14 @@ class MediaIdsField(serializers.ListField):
 
 class PostCreateInputSerializer(serializers.Serializer):
     media_ids = MediaIdsField()
-    caption = serializers.CharField(required=False, allow_blank=True, default="")
+    caption = CaptionField(required=False, allow_blank=True, default="")
     alt_text = AltTextField(required=False)
     tagged_users = serializers.ListField(child=IdField(), required=False, max_length=100)
     location_id = IdField(required=False, allow_null=True)
 
 
 class PostUpdateInputSerializer(serializers.Serializer):
-    caption = serializers.CharField(required=False, allow_blank=True)
+    caption = CaptionField(required=False, allow_blank=True)
     alt_text = AltTextField(required=False)
 
 
@@ -69,15 +82,22 @@ class CommentInputSerializer(serializers.Serializer):
     parent_id = IdField(required=False, allow_null=True)
 
 
-def _finite(value: float) -> None:
-    if not math.isfinite(value):
-        raise serializers.ValidationError("Must be a finite number.")
+class CoordinateField(serializers.FloatField):
+    """A finite number (not a boolean, which Python would count as 0 or 1)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            self.fail("invalid")
+        value = super().to_internal_value(data)
+        if not math.isfinite(value):
+            raise serializers.ValidationError("Must be a finite number.")
+        return value
 
 
 class LocationInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
-    lat = serializers.FloatField(min_value=-90, max_value=90, validators=[_finite])
-    lng = serializers.FloatField(min_value=-180, max_value=180, validators=[_finite])
+    lat = CoordinateField(min_value=-90, max_value=90)
+    lng = CoordinateField(min_value=-180, max_value=180)
 
 
 class PostCreatedSerializer(serializers.Serializer):

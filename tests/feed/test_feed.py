@@ -412,6 +412,32 @@ def test_feed_requires_auth_and_valid_paging(make_user, client_for, redis_client
     assert (bad.status_code, bad.json()["error"]["code"]) == (400, "invalid_cursor")
 
 
+@pytest.mark.parametrize("value", ["-1", "2", "yes", "TRUE", "1.0"])
+def test_feed_refuses_a_ranked_value_it_does_not_know(make_user, client_for, redis_client, value):
+    ann = make_user("ann")
+
+    response = client_for(ann).get(f"/api/v1/feed?ranked={value}")
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": {"code": "invalid_ranked", "message": "ranked must be 1 or 0."}
+    }
+    assert redis_client.keys("feedrank:*") == []
+
+
+@pytest.mark.parametrize("value, window", [("0", False), ("false", False), ("", False),
+                                           ("1", True), ("true", True)])  # fmt: skip
+def test_feed_takes_ranked_as_1_or_0_and_true_or_false(
+    make_user, client_for, redis_client, value, window
+):
+    ann = make_user("ann")
+
+    response = client_for(ann).get(f"/api/v1/feed?ranked={value}")
+
+    assert response.status_code == 200
+    assert len(redis_client.keys("feedrank:*")) == int(window)
+
+
 def test_feed_query_count_is_constant(
     make_user, follow, publish, client_for, queries, redis_client
 ):

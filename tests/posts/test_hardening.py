@@ -72,6 +72,21 @@ def test_nan_coordinates_are_refused(make_user, client_for):
     assert response.status_code == 400
 
 
+@pytest.mark.parametrize("lat, lng", [(True, 0), (0, False)])
+def test_boolean_coordinates_are_refused_and_create_nothing(make_user, client_for, lat, lng):
+    from posts.models import Location
+
+    ann = make_user("ann")
+
+    response = client_for(ann).post(
+        "/api/v1/locations", {"name": "Nowhere", "lat": lat, "lng": lng}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid"
+    assert Location.objects.filter(name="Nowhere").count() == 0
+
+
 def test_tag_page_cursor_never_points_at_a_hidden_post(
     make_user, client_for, post_for, redis_client
 ):
