@@ -145,7 +145,7 @@ class FollowApi(APIView):
         status = graph.follow_create(follower=request.user, followee_id=_user_id(user_id))
         return Response({"status": str(status)})
 
-    @extend_schema(request=None, responses={204: None, **error_responses(401, 404)})
+    @extend_schema(request=None, responses={204: None, **error_responses(400, 401, 404)})
     def delete(self, request, user_id: str):
         graph.follow_delete(follower=request.user, followee_id=_user_id(user_id))
         return Response(status=204)

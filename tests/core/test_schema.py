@@ -3,6 +3,8 @@ tests see the same API the server answers."""
 
 import pytest
 
+ALL = "__all__"
+
 PAGE_LIMIT = {"type": "integer", "minimum": 1, "maximum": 50, "default": 20}
 PAGE_CURSOR = {"type": "string", "maxLength": 256}
 
@@ -107,3 +109,19 @@ def test_the_media_endpoints_state_their_errors(schema):
     ]  # fmt: skip
     assert sorted(paths["/api/v1/media/{media_id}"]["get"]["responses"]) == ["200", "401", "404"]
     assert sorted(paths["/api/v1/media/filters"]["get"]["responses"]) == ["200", "401"]
+
+
+@pytest.mark.django_db(databases=ALL)
+@pytest.mark.parametrize("method", ["post", "delete"])
+@pytest.mark.parametrize("edge", ["follow", "block", "close_friend"])
+def test_a_graph_change_aimed_at_oneself_answers_a_status_its_schema_states(
+    schema, make_user, client_for, redis_client, method, edge
+):
+    ann = make_user("ann")
+
+    response = getattr(client_for(ann), method)(f"/api/v1/users/{ann.id}/{edge}")
+
+    declared = schema["paths"][f"/api/v1/users/{{user_id}}/{edge}"][method]["responses"]
+    expected = {"post": 400, "delete": 400 if edge == "follow" else 204}[method]
+    assert response.status_code == expected
+    assert str(response.status_code) in declared
