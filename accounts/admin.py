@@ -6,7 +6,7 @@ from django.db import transaction
 from accounts.models import Block, CloseFriend, Follower, Following, FollowRequest, User
 from accounts.services.auth import user_tokens_delete, user_tokens_forget, user_tokens_mark_revoked
 from accounts.services.profile import user_cards_forget
-from instagram.admin import ShardedModelAdmin
+from instagram.admin import RefusedWhileUnavailable, ShardedModelAdmin
 
 
 class PasswordSetForm(AdminPasswordChangeForm):
@@ -21,7 +21,7 @@ class PasswordSetForm(AdminPasswordChangeForm):
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(RefusedWhileUnavailable, DjangoUserAdmin):
     change_password_form = PasswordSetForm
     list_display = ("username", "full_name", "email", "is_verified", "is_private", "is_active")
     list_filter = ("is_verified", "is_private", "is_active", "is_staff")
@@ -35,6 +35,11 @@ class UserAdmin(DjangoUserAdmin):
         ("Dates", {"fields": ("last_login", "last_active_at", "date_joined")}),
     )
     add_fieldsets = ((None, {"fields": ("username", "password1", "password2")}),)
+
+    def user_change_password(self, request, *args, **kwargs):
+        return self.refused_while_unavailable(
+            request, super().user_change_password, *args, **kwargs
+        )
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)

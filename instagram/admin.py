@@ -2,10 +2,44 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
 
+from instagram.errors import ApiError
 from instagram.models import OutboxEvent, OutboxStatus
 from instagram.sharding import alias_for_id, shard_aliases
+
+
+class RefusedWhileUnavailable(admin.ModelAdmin):
+    """For admin views whose changes revoke tokens: a revocation that cannot be recorded in
+    Redis refuses the change whole (503 in the API), and their transaction rolls back. Here the
+    admin says so and sends the operator back to the page, instead of a server error."""
+
+    unavailable_message = (
+        "Sign-outs cannot be recorded while Redis is unreachable, so nothing was changed. "
+        "Try again shortly."
+    )
+
+    def refused_while_unavailable(self, request, view, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except ApiError as error:
+            if error.status_code != 503:
+                raise
+            self.message_user(request, self.unavailable_message, messages.ERROR)
+            return HttpResponseRedirect(request.path)
+
+    def changeform_view(self, request, *args, **kwargs):
+        view = super().changeform_view
+        return self.refused_while_unavailable(request, view, *args, **kwargs)
+
+    def changelist_view(self, request, *args, **kwargs):
+        view = super().changelist_view
+        return self.refused_while_unavailable(request, view, *args, **kwargs)
+
+    def delete_view(self, request, *args, **kwargs):
+        view = super().delete_view
+        return self.refused_while_unavailable(request, view, *args, **kwargs)
 
 
 class ShardFilter(admin.SimpleListFilter):

@@ -76,3 +76,34 @@ def test_admin_setting_a_password_revokes_the_users_tokens_at_once(
     assert (answer.status_code, answer.json()["error"]["code"]) == (401, "invalid_token")
     ann.refresh_from_db()
     assert ann.check_password("a-new-pass-9876")
+
+
+UNAVAILABLE = (
+    "Sign-outs cannot be recorded while Redis is unreachable, so nothing was changed. "
+    "Try again shortly."
+)
+
+
+def test_with_redis_unreachable_admin_changes_that_revoke_tokens_say_so_and_change_nothing(
+    admin_client_all, make_user, request
+):
+    ann = make_user("ann")
+    request.getfixturevalue("silent_redis")
+    changes = [
+        (f"/admin/accounts/user/{ann.pk}/password/",
+         {"password1": "a-new-pass-9876", "password2": "a-new-pass-9876"}),
+        ("/admin/accounts/user/", {"action": "deactivate", "_selected_action": [ann.pk]}),
+        (f"/admin/accounts/user/{ann.pk}/delete/", {"post": "yes"}),
+    ]  # fmt: skip
+
+    for path, data in changes:
+        refused = admin_client_all.post(path, data)
+        page = admin_client_all.get(refused["Location"])
+
+        assert (refused.status_code, refused["Location"]) == (302, path)
+        assert page.status_code == 200
+        assert [str(m) for m in page.context["messages"]] == [UNAVAILABLE]
+    ann.refresh_from_db()
+    assert ann.is_active is True
+    assert ann.check_password("correct horse battery staple")
+    assert AuthToken.objects.filter(user=ann).count() == 1
