@@ -75,6 +75,8 @@ def comment_delete(*, user: User, comment_id: int) -> None:
     ):
         raise ApiError(404, "not_found", "Comment not found.")
     if user.id not in (comment.author_id, post.author_id):
+        if blocked_either_way(user.id, comment.author_id):  # hidden from them: no sign it exists
+            raise ApiError(404, "not_found", "Comment not found.")
         raise ApiError(403, "permission_denied", "Only the comment's or the post's author can.")
     with transaction.atomic(using=using):
         now = timezone.now()

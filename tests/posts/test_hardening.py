@@ -128,6 +128,33 @@ def test_blocked_users_cannot_like_or_answer_each_others_comments(
     assert Comment.objects.using("shard_0").count() == 1
 
 
+@pytest.mark.parametrize("commenter_blocks", [True, False])
+def test_deleting_a_comment_hidden_by_a_block_answers_404_like_a_missing_one(
+    make_user, client_for, post_for, redis_client, commenter_blocks
+):
+    host = make_user("host", shard="shard_0")
+    commenter = make_user("commenter", shard="shard_1")
+    viewer = make_user("viewer", shard="shard_0")
+    post_id = post_for(host)
+    cid = (
+        client_for(commenter)
+        .post(f"/api/v1/posts/{post_id}/comments", {"text": "hi"}, format="json")
+        .json()["comment_id"]
+    )
+    if commenter_blocks:
+        block_create(blocker=commenter, blocked_id=viewer.id)
+    else:
+        block_create(blocker=viewer, blocked_id=commenter.id)
+
+    hidden = client_for(viewer).delete(f"/api/v1/comments/{cid}")
+    missing = client_for(viewer).delete(f"/api/v1/comments/{int(cid) + 1}")
+
+    assert (hidden.status_code, hidden.json()) == (missing.status_code, missing.json())
+    assert hidden.json() == {"error": {"code": "not_found", "message": "Comment not found."}}
+    assert Comment.objects.using("shard_0").get().deleted_at is None
+    assert client_for(host).delete(f"/api/v1/comments/{cid}").status_code == 204
+
+
 def test_post_count_counts_published_posts_only(make_user, client_for, media_for, redis_client):
     ann = make_user("ann")
     viewer = make_user("viewer", shard="shard_1")
