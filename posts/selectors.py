@@ -226,7 +226,13 @@ def tag_posts_page(*, viewer_id: int | None, tag: str, page: PageRequest) -> dic
     return _visible_page(viewer_id, page, fetch)
 
 
-def location_posts_page(*, viewer_id: int | None, location_id: int, page: PageRequest) -> dict:
+def location_posts_page(
+    *, viewer_id: int | None, location_id: int, page: PageRequest
+) -> dict | None:
+    """A page of the location's posts the viewer may see; None if there is no such location."""
+    if not Location.objects.filter(pk=location_id).exists():
+        return None
+
     def fetch(before_id: int | None, count: int) -> list[int]:
         per_shard = []
         for alias in shard_aliases():

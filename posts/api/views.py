@@ -290,4 +290,6 @@ class LocationPostsApi(APIView):
             location_id=parse_id(location_id, "Location not found."),
             page=page,
         )
+        if body is None:
+            raise not_found("Location not found.")
         return Response(body)

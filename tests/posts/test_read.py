@@ -141,6 +141,7 @@ def test_post_visibility_matrix(post_scene, relationship, private):
         "/api/v1/posts/123/likers",
         "/api/v1/users/abc/posts",
         "/api/v1/locations/x/posts",
+        "/api/v1/locations/99999999999/posts",
         "/api/v1/tags/bad-tag!/posts",
     ],
 )
