@@ -8,7 +8,8 @@ BENCH_POSTS posts with one processed-looking media item each. Then prints, in on
 1. fan-out: timeline inserts/s of `post_fanout` in this one process, next to the raw pipelined
    ZADD rate of the same Redis into sorted sets the size of a timeline (and into empty keys);
 2. feed reads over HTTP through gunicorn (2 workers): p50/p99 and req/s, next to the no-op
-   `/healthz` on the same server with the same client;
+   `/healthz` on the same server with the same client, and (on Linux) the CPU each request
+   cost the client, the web server, PostgreSQL and Redis;
 3. hybrid candidate read vs pull-only (one query per followed account) for a user following
    1,000 accounts;
 4. timeline writes caused by one celebrity post.
@@ -363,6 +364,10 @@ def main() -> None:
                 "p50_ms": statistics.median(r["p50_ms"] for r in done),
                 "p99_ms": max(r["p99_ms"] for r in done),
                 "errors": sum(r["errors"] for r in done),
+                "cpu_us": {
+                    part: statistics.mean(r["cpu_us"][part] for r in done)
+                    for part in done[0]["cpu_us"]
+                },
             }
             for label, done in runs.items()
         }
@@ -373,6 +378,11 @@ def main() -> None:
               f"p99 {r['p99_ms']:6.1f} ms  errors {r['errors']}")  # fmt: skip
     print(f"  feed throughput / no-op: {feed['rps'] / noop['rps']:.2f} (target >= 0.40); "
           f"feed p99 {feed['p99_ms']:.1f} ms (target <= 25)")  # fmt: skip
+    if feed["cpu_us"]:  # on 2 cores both run CPU-bound: the ratio is about the ratio of totals
+        print("  CPU per request, µs (client = this script's load loop):")
+        for label, r in results.items():
+            parts = "  ".join(f"{part} {us:5,.0f}" for part, us in r["cpu_us"].items())
+            print(f"    {label:<6} {parts}  total {sum(r['cpu_us'].values()):5,.0f}")
 
 
 if __name__ == "__main__":

@@ -84,8 +84,46 @@ def gunicorn(env: dict[str, str], workers: int = 2):
         proc.wait(timeout=20)
 
 
+CPU_PARTS = ("client", "web", "postgres", "redis")
+
+
+def cpu_by_part(port: int) -> dict[str, float]:
+    """CPU seconds (user + system) used so far on this machine by each part of a request's
+    path: this process (the load's client), the web server on `port`, PostgreSQL's processes and
+    Redis's (or Valkey's). Read from Linux's /proc; empty where there is none."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return {}
+    tick = os.sysconf("SC_CLK_TCK")
+    server = f"127.0.0.1:{port}".encode()
+    parts = dict.fromkeys(CPU_PARTS, 0.0)
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:  # ended meanwhile
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(entry.name) == os.getpid():
+            part = "client"
+        elif server in command:  # the gunicorn master and its workers
+            part = "web"
+        elif name.startswith("postgres"):
+            part = "postgres"
+        elif name.startswith(("redis", "valkey")):
+            part = "redis"
+        else:
+            continue
+        parts[part] += (int(fields[11]) + int(fields[12])) / tick
+    return parts
+
+
 def load(port: int, path: str, *, headers: dict, seconds: float, clients: int) -> dict:
-    """Closed-loop load: `clients` keep-alive connections for `seconds`; rps and latency."""
+    """Closed-loop load: `clients` keep-alive connections for `seconds`; rps, latency, and the
+    CPU each request cost each part of the machine (`cpu_us`, where /proc can tell)."""
     latencies: list[float] = []
     errors = [0]
     lock = threading.Lock()
@@ -106,12 +144,14 @@ def load(port: int, path: str, *, headers: dict, seconds: float, clients: int) -
             latencies.extend(mine)
 
     threads = [threading.Thread(target=client) for _ in range(clients)]
+    cpu_before = cpu_by_part(port)
     began = time.monotonic()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     elapsed = time.monotonic() - began
+    cpu_after = cpu_by_part(port)
     latencies.sort()
     return {
         "rps": len(latencies) / elapsed,
@@ -119,4 +159,7 @@ def load(port: int, path: str, *, headers: dict, seconds: float, clients: int) -
         "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
         "errors": errors[0],
         "requests": len(latencies),
+        "cpu_us": {
+            part: (cpu_after[part] - cpu_before[part]) * 1e6 / len(latencies) for part in cpu_after
+        },
     }
