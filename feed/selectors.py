@@ -4,11 +4,12 @@ hydrated in a fixed number of queries, newest first or ranked.
 
 A warm read is one Redis script (timeline and the lists of the celebrities the followee hint
 names, merged to a page's worth, with those posts' cached bodies and their authors' cards) and
-one query per shard (the viewer's shard's also reads their graph, own posts and saves); what the
-script could not return (the viewer's own posts) costs one MGET more (posts.hydration). A
-missing timeline (new user, returning user, Redis restarted empty) is rebuilt inline from
-PostgreSQL before answering: one query for the followings and one per shard for their recent
-posts, bounded by FEED_TIMELINE_LENGTH, so the request that finds it missing answers in full.
+one query per shard, all in flight at once (the viewer's shard's also reads their graph, own
+posts and saves); what the script could not return (the viewer's own posts) costs one MGET more
+(posts.hydration). A missing timeline (new user, returning user, Redis restarted empty) is
+rebuilt inline from PostgreSQL before answering: one query for the followings and one per shard
+for their recent posts, bounded by FEED_TIMELINE_LENGTH, so the request that finds it missing
+answers in full.
 """
 
 from __future__ import annotations
@@ -29,15 +30,16 @@ from instagram.errors import ApiError
 from instagram.ids import MAX_ID, id_array, timestamp_ms_of
 from instagram.pagination import PageRequest, encode_cursor
 from instagram.redis import get_redis
+from instagram.scatter import scatter
 from instagram.sharding import alias_for_id, group_by_alias
 from posts.hydration import (
     POST_BODIES,
     STATE_COLUMNS_SQL,
+    STATES_SQL,
     Hydrated,
     PostState,
     Prefetched,
     post_states,
-    post_states_on,
     posts_hydrate,
     posts_render,
 )
@@ -203,16 +205,12 @@ def _newest(found: set[int], count: int) -> list[int]:
 
 def _states(read: _Read, post_ids: list[int], before_id: int | None, count: int) -> dict:
     """States of these posts (oldest first) and of the viewer's own newest below `before_id`:
-    one query per shard, the viewer's own always (their own posts, their saves, and the graph if
-    unknown). With `count` posts given, only own posts newer than the oldest of them can make
-    the round, so only those are read."""
+    one query per shard, all in flight at once, the viewer's own always (their own posts, their
+    saves, and the graph if unknown). With `count` posts given, only own posts newer than the
+    oldest of them can make the round, so only those are read."""
     home_alias = alias_for_id(read.viewer_id)
     by_alias = group_by_alias(post_ids)
-    states: dict[int, PostState] = {}
-    for alias, ids in by_alias.items():
-        if alias != home_alias:
-            states.update(post_states_on(alias, read.viewer_id, ids))
-    params: dict[str, int | str] = {
+    home: dict[str, int | str | None] = {
         "viewer": read.viewer_id,
         "ids": id_array(by_alias.get(home_alias, [])),
         "all": id_array(post_ids),
@@ -220,11 +218,18 @@ def _states(read: _Read, post_ids: list[int], before_id: int | None, count: int)
         "after": post_ids[0] if len(post_ids) >= count else 0,
         "count": count,
     }
-    with connections[home_alias].cursor() as cursor:
-        cursor.execute(_HOME_SQL if read.graph is not None else _HOME_AND_GRAPH_SQL, params)
-        rows = cursor.fetchall()
+    queries = [(home_alias, _HOME_SQL if read.graph is not None else _HOME_AND_GRAPH_SQL, home)]
+    queries.extend(
+        (alias, STATES_SQL, {"viewer": read.viewer_id, "ids": id_array(ids)})
+        for alias, ids in by_alias.items()
+        if alias != home_alias
+    )
+    home_rows, *other_rows = scatter(queries)
+    states: dict[int, PostState] = {}
+    for rows in other_rows:
+        states.update((values[0], PostState(*values)) for values in rows)
     arrays: dict[int, list[int]] = {}
-    for kind, *values, ids_of_kind in rows:
+    for kind, *values, ids_of_kind in home_rows:
         if kind == 0:
             states[values[0]] = PostState(*values)
         else:

@@ -43,12 +43,12 @@ STATE_COLUMNS_SQL = """p.id, p.author_id, p.like_count, p.comment_count,
        EXISTS (SELECT 1 FROM posts_like l WHERE l.post_id = p.id AND l.user_id = %(viewer)s),
        EXISTS (SELECT 1 FROM accounts_block b
                WHERE b.blocker_id = p.author_id AND b.blocked_id = %(viewer)s)"""
-_STATES_SQL = (
+STATES_SQL = (
     "SELECT " + STATE_COLUMNS_SQL + "\nFROM posts_post p\nWHERE p.id = ANY(%(ids)s::int8[])"
 )
 # The same on the viewer's own shard, plus which of all the candidates (on any shard) the
 # viewer saved: saves live on the saver's shard.
-_STATES_AND_SAVES_SQL = _STATES_SQL.replace(
+_STATES_AND_SAVES_SQL = STATES_SQL.replace(
     "FROM posts_post p",
     ", (SELECT array_agg(s.post_id) FROM posts_save s\n"
     "    WHERE s.user_id = %(viewer)s AND s.post_id = ANY(%(all)s::int8[]))\nFROM posts_post p",
@@ -82,7 +82,7 @@ def post_states(
         with_saves = alias == home
         with connections[alias].cursor() as cursor:
             cursor.execute(
-                _STATES_AND_SAVES_SQL if with_saves else _STATES_SQL,
+                _STATES_AND_SAVES_SQL if with_saves else STATES_SQL,
                 {"viewer": viewer_id, "ids": id_array(ids), "all": all_ids},
             )
             for values in cursor.fetchall():
@@ -94,13 +94,6 @@ def post_states(
     if not saves_read and states:
         saved.update(saved_among(viewer_id, list(states)))
     return states
-
-
-def post_states_on(alias: str, viewer_id: int, post_ids: list[int]) -> dict[int, PostState]:
-    """States of posts that all live on `alias`, in one query (no saves)."""
-    with connections[alias].cursor() as cursor:
-        cursor.execute(_STATES_SQL, {"viewer": viewer_id, "ids": id_array(post_ids)})
-        return {values[0]: PostState(*values) for values in cursor.fetchall()}
 
 
 _BODIES_SQL = (

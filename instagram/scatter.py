@@ -1,0 +1,202 @@
+"""Scatter-gather: one query on each of several databases, all in flight at once.
+
+A page that reads N shards one after another waits out N round trips. `scatter` sends every
+query before it awaits any answer (libpq's asynchronous calls, on the connections Django already
+holds), so the page waits about one round trip however many shards it reads, and it skips the
+per-query work of the cursor layers on the hottest reads. Otherwise a query behaves as a
+cursor's would:
+- outside a transaction it is prepared once per connection and then only bound and run, unless
+  DB_PREPARE_THRESHOLD is 0 (a transaction pooler that cannot keep prepared statements). psycopg
+  deallocates every prepared statement on a rollback, so a statement found missing is prepared
+  and run again;
+- inside a transaction (`atomic`) it runs in that transaction, which it opens if nothing has,
+  unprepared: there a missing statement would abort the transaction, past retrying;
+- an error is raised as Django's database error, once every other answer has been read, so every
+  connection stays usable;
+- Django's query log (DEBUG, CaptureQueriesContext) and execute wrappers (the shard guard) see
+  every query;
+- rows come back as tuples, loaded by psycopg's own loaders.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import re
+import selectors
+import time
+import weakref
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import psycopg
+from django.conf import settings
+from django.db import connections
+from psycopg import pq
+from psycopg.adapt import Transformer
+from psycopg.errors import error_from_result
+
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+
+
+@dataclass(frozen=True)
+class _Statement:
+    text: bytes  # with $1, $2... for the named placeholders, in order of first use
+    names: tuple[str, ...]
+    prepared_name: bytes
+
+
+@functools.lru_cache(maxsize=256)
+def _statement(sql: str) -> _Statement:
+    names: list[str] = []
+
+    def number(match: re.Match) -> str:
+        if match.group(1) not in names:
+            names.append(match.group(1))
+        return f"${names.index(match.group(1)) + 1}"
+
+    text = _PLACEHOLDER.sub(number, sql).encode()
+    digest = hashlib.sha1(text, usedforsecurity=False).hexdigest()[:20]
+    return _Statement(text, tuple(names), f"scatter_{digest}".encode())
+
+
+# The statements prepared on each (psycopg) connection: a new connection starts with none.
+_prepared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _value(value: int | str | None) -> bytes | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise TypeError(f"scatter takes int, str or None parameters, not {type(value).__name__}")
+    return str(value).encode()
+
+
+@dataclass
+class _InFlight:
+    alias: str
+    sql: str
+    params: Mapping[str, int | str | None]
+    connection: psycopg.Connection
+    started: float
+    prepared: bool
+
+
+def _failure(result: pq.abc.PGresult, connection: psycopg.Connection) -> psycopg.Error:
+    return error_from_result(result, encoding=connection.info.encoding)
+
+
+def _run(connection: psycopg.Connection, command: bytes) -> None:
+    """A command answered before anything else is sent (BEGIN): libpq's blocking call."""
+    result = connection.pgconn.exec_(command)
+    if result.status != pq.ExecStatus.COMMAND_OK:
+        raise _failure(result, connection)
+
+
+def _send(alias: str, sql: str, params: Mapping[str, int | str | None]) -> _InFlight:
+    wrapper = connections[alias]
+    wrapper.close_if_health_check_failed()
+    wrapper.ensure_connection()
+    wrapper.validate_no_broken_transaction()
+    _run_execute_wrappers(wrapper, sql, params)
+    connection = wrapper.connection
+    pgconn = connection.pgconn
+    statement = _statement(sql)
+    values = [_value(params[name]) for name in statement.names]
+    prepare = bool(settings.DB_PREPARE_THRESHOLD) and connection.autocommit
+    with wrapper.wrap_database_errors:
+        if not connection.autocommit and pgconn.transaction_status == pq.TransactionStatus.IDLE:
+            _run(connection, b"BEGIN")
+        if prepare:
+            prepared = _prepared.setdefault(connection, set())
+            if statement.prepared_name not in prepared:
+                result = pgconn.prepare(statement.prepared_name, statement.text)
+                if result.status != pq.ExecStatus.COMMAND_OK:
+                    raise _failure(result, connection)
+                prepared.add(statement.prepared_name)
+            pgconn.send_query_prepared(statement.prepared_name, values)
+        else:
+            pgconn.send_query_params(statement.text, values)
+        _flush(pgconn)
+    return _InFlight(alias, sql, params, connection, time.monotonic(), prepare)
+
+
+def _flush(pgconn: pq.abc.PGconn) -> None:
+    """The connection is non-blocking: write out what libpq buffered, waiting as needed."""
+    with selectors.DefaultSelector() as selector:
+        selector.register(pgconn.socket, selectors.EVENT_WRITE)
+        while pgconn.flush() == 1:
+            selector.select()
+
+
+def _run_execute_wrappers(wrapper, sql: str, params) -> None:
+    """What `connection.execute_wrapper` installed (the shard guard) sees every query; the
+    innermost call, which would run it, does nothing here."""
+    if not wrapper.execute_wrappers:
+        return
+
+    def nothing(*args) -> None:
+        return None
+
+    executor = nothing
+    for wrap in reversed(wrapper.execute_wrappers):
+        executor = functools.partial(wrap, executor)
+    executor(sql, params, False, {"connection": wrapper, "cursor": None})
+
+
+def _gather(flight: _InFlight) -> tuple[pq.abc.PGresult | None, list[tuple]]:
+    """Every result of one query (waiting for the socket as needed): its rows, or the failed
+    result to raise once the other queries are read too."""
+    pgconn = flight.connection.pgconn
+    with connections[flight.alias].wrap_database_errors:
+        with selectors.DefaultSelector() as selector:
+            selector.register(pgconn.socket, selectors.EVENT_READ)
+            pgconn.consume_input()
+            while pgconn.is_busy():
+                selector.select()
+                pgconn.consume_input()
+        failed, rows = None, []
+        while (result := pgconn.get_result()) is not None:
+            if result.status == pq.ExecStatus.TUPLES_OK:
+                loader = Transformer.from_context(flight.connection)
+                loader.set_pgresult(result)
+                rows = loader.load_rows(0, result.ntuples, tuple)
+            elif failed is None:
+                failed = result
+    return failed, rows
+
+
+def _missing_statement(result: pq.abc.PGresult) -> bool:
+    return result.error_field(pq.DiagnosticField.SQLSTATE) == b"26000"  # invalid statement name
+
+
+def scatter(queries: Sequence[tuple[str, str, Mapping[str, int | str | None]]]) -> list[list]:
+    """Run each (database alias, SQL with %(name)s placeholders, parameters) at once; returns
+    each one's rows, in the order given. At most one query per database."""
+    aliases = [alias for alias, _, _ in queries]
+    if len(set(aliases)) != len(aliases):
+        raise ValueError("scatter runs at most one query per database")
+    in_flight: list[_InFlight] = []
+    try:
+        for alias, sql, params in queries:
+            in_flight.append(_send(alias, sql, params))
+    finally:
+        gathered = [_gather(flight) for flight in in_flight]  # none left unread, even on error
+    answers = []
+    for flight, (failed, rows) in zip(in_flight, gathered, strict=True):
+        if failed is not None and flight.prepared and _missing_statement(failed):
+            _prepared.pop(flight.connection, None)  # psycopg deallocated them all (a rollback)
+            failed, rows = _gather(_send(flight.alias, flight.sql, flight.params))
+        wrapper = connections[flight.alias]
+        if wrapper.queries_logged:
+            wrapper.queries_log.append(
+                {
+                    "sql": f"{flight.sql} -- {dict(flight.params)}",
+                    "time": f"{time.monotonic() - flight.started:.3f}",
+                }
+            )
+        if failed is not None:
+            with wrapper.wrap_database_errors:
+                raise _failure(failed, flight.connection)
+        answers.append(rows)
+    return answers
