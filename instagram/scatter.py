@@ -16,6 +16,8 @@ cursor's would:
 - Django's query log (DEBUG, CaptureQueriesContext) and execute wrappers (the shard guard) see
   every query;
 - rows come back as tuples, loaded by psycopg's own loaders.
+Parameters are ints, strs or None, sent as text: cast each placeholder in the SQL
+(`%(ids)s::int8[]`), as the server cannot infer its type otherwise.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ def _statement(sql: str) -> _Statement:
             names.append(match.group(1))
         return f"${names.index(match.group(1)) + 1}"
 
-    text = _PLACEHOLDER.sub(number, sql).encode()
+    text = _PLACEHOLDER.sub(number, sql).replace("%%", "%").encode()
     digest = hashlib.sha1(text, usedforsecurity=False).hexdigest()[:20]
     return _Statement(text, tuple(names), f"scatter_{digest}".encode())
 
@@ -69,7 +71,10 @@ def _value(value: int | str | None) -> bytes | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise TypeError(f"scatter takes int, str or None parameters, not {type(value).__name__}")
-    return str(value).encode()
+    text = str(value)
+    if "\x00" in text:  # libpq would cut a text parameter there
+        raise ValueError("a text parameter cannot hold a NUL character")
+    return text.encode()
 
 
 @dataclass
@@ -86,15 +91,36 @@ def _failure(result: pq.abc.PGresult, connection: psycopg.Connection) -> psycopg
     return error_from_result(result, encoding=connection.info.encoding)
 
 
-def _run(connection: psycopg.Connection, command: bytes) -> None:
-    """A command answered before anything else is sent (BEGIN): libpq's blocking call."""
-    result = connection.pgconn.exec_(command)
+def _begin(connection: psycopg.Connection) -> None:
+    """Open the transaction an atomic block expects, with the connection's options, as psycopg
+    does before a cursor's first query (libpq's blocking call: it is answered before the query
+    is sent)."""
+    command = [b"BEGIN"]
+    if connection.isolation_level is not None:
+        level = psycopg.IsolationLevel(connection.isolation_level).name.replace("_", " ")
+        command.append(b"ISOLATION LEVEL " + level.encode())
+    if connection.read_only is not None:
+        command.append(b"READ ONLY" if connection.read_only else b"READ WRITE")
+    if connection.deferrable is not None:
+        command.append(b"DEFERRABLE" if connection.deferrable else b"NOT DEFERRABLE")
+    result = connection.pgconn.exec_(b" ".join(command))
     if result.status != pq.ExecStatus.COMMAND_OK:
         raise _failure(result, connection)
 
 
+def _sqlstate(result: pq.abc.PGresult) -> bytes | None:
+    return result.error_field(pq.DiagnosticField.SQLSTATE)
+
+
+def _abandon(alias: str) -> None:
+    """A query whose answer cannot be read to the end (the connection broke, or the read was
+    interrupted): close the connection, so nothing later meets its unread answer."""
+    connections[alias].close()
+
+
 def _send(alias: str, sql: str, params: Mapping[str, int | str | None]) -> _InFlight:
     wrapper = connections[alias]
+    wrapper.validate_thread_sharing()
     wrapper.close_if_health_check_failed()
     wrapper.ensure_connection()
     wrapper.validate_no_broken_transaction()
@@ -106,18 +132,24 @@ def _send(alias: str, sql: str, params: Mapping[str, int | str | None]) -> _InFl
     prepare = bool(settings.DB_PREPARE_THRESHOLD) and connection.autocommit
     with wrapper.wrap_database_errors:
         if not connection.autocommit and pgconn.transaction_status == pq.TransactionStatus.IDLE:
-            _run(connection, b"BEGIN")
+            _begin(connection)
         if prepare:
             prepared = _prepared.setdefault(connection, set())
             if statement.prepared_name not in prepared:
                 result = pgconn.prepare(statement.prepared_name, statement.text)
-                if result.status != pq.ExecStatus.COMMAND_OK:
+                # "already exists": prepared by an earlier call that was interrupted before it
+                # could note it here
+                if result.status != pq.ExecStatus.COMMAND_OK and _sqlstate(result) != b"42P05":
                     raise _failure(result, connection)
                 prepared.add(statement.prepared_name)
             pgconn.send_query_prepared(statement.prepared_name, values)
         else:
             pgconn.send_query_params(statement.text, values)
-        _flush(pgconn)
+        try:
+            _flush(pgconn)
+        except BaseException:
+            _abandon(alias)
+            raise
     return _InFlight(alias, sql, params, connection, time.monotonic(), prepare)
 
 
@@ -145,29 +177,37 @@ def _run_execute_wrappers(wrapper, sql: str, params) -> None:
 
 
 def _gather(flight: _InFlight) -> tuple[pq.abc.PGresult | None, list[tuple]]:
-    """Every result of one query (waiting for the socket as needed): its rows, or the failed
-    result to raise once the other queries are read too."""
+    """Every result of one query (waiting for the socket as needed), read to the end before any
+    is loaded: its rows, or the failed result to raise once the other queries are read too."""
     pgconn = flight.connection.pgconn
-    with connections[flight.alias].wrap_database_errors:
-        with selectors.DefaultSelector() as selector:
-            selector.register(pgconn.socket, selectors.EVENT_READ)
-            pgconn.consume_input()
-            while pgconn.is_busy():
-                selector.select()
+    try:
+        with connections[flight.alias].wrap_database_errors:
+            with selectors.DefaultSelector() as selector:
+                selector.register(pgconn.socket, selectors.EVENT_READ)
                 pgconn.consume_input()
-        failed, rows = None, []
-        while (result := pgconn.get_result()) is not None:
-            if result.status == pq.ExecStatus.TUPLES_OK:
-                loader = Transformer.from_context(flight.connection)
-                loader.set_pgresult(result)
+                while pgconn.is_busy():
+                    selector.select()
+                    pgconn.consume_input()
+            results = []
+            while (result := pgconn.get_result()) is not None:
+                results.append(result)
+    except BaseException:
+        _abandon(flight.alias)
+        raise
+    failed, rows = None, []
+    for result in results:
+        if result.status == pq.ExecStatus.TUPLES_OK:
+            loader = Transformer.from_context(flight.connection)
+            loader.set_pgresult(result)
+            with connections[flight.alias].wrap_database_errors:
                 rows = loader.load_rows(0, result.ntuples, tuple)
-            elif failed is None:
-                failed = result
+        elif failed is None:
+            failed = result
     return failed, rows
 
 
 def _missing_statement(result: pq.abc.PGresult) -> bool:
-    return result.error_field(pq.DiagnosticField.SQLSTATE) == b"26000"  # invalid statement name
+    return _sqlstate(result) == b"26000"  # invalid statement name
 
 
 def scatter(queries: Sequence[tuple[str, str, Mapping[str, int | str | None]]]) -> list[list]:
@@ -177,12 +217,22 @@ def scatter(queries: Sequence[tuple[str, str, Mapping[str, int | str | None]]]) 
     if len(set(aliases)) != len(aliases):
         raise ValueError("scatter runs at most one query per database")
     in_flight: list[_InFlight] = []
+    gathered: list[tuple[pq.abc.PGresult | None, list[tuple]]] = []
     try:
         for alias, sql, params in queries:
             in_flight.append(_send(alias, sql, params))
     finally:
-        gathered = [_gather(flight) for flight in in_flight]  # none left unread, even on error
-    answers = []
+        # Every query sent is read to the end (or its connection closed), whatever happens.
+        unread: BaseException | None = None
+        for flight in in_flight:
+            try:
+                gathered.append(_gather(flight))
+            except BaseException as error:  # raised below, once every query is read
+                unread = unread or error
+                gathered.append((None, []))
+        if unread is not None:
+            raise unread
+    answers, failures = [], []
     for flight, (failed, rows) in zip(in_flight, gathered, strict=True):
         if failed is not None and flight.prepared and _missing_statement(failed):
             _prepared.pop(flight.connection, None)  # psycopg deallocated them all (a rollback)
@@ -196,7 +246,12 @@ def scatter(queries: Sequence[tuple[str, str, Mapping[str, int | str | None]]]) 
                 }
             )
         if failed is not None:
-            with wrapper.wrap_database_errors:
-                raise _failure(failed, flight.connection)
+            failures.append((wrapper, _failure(failed, flight.connection)))
         answers.append(rows)
+    for wrapper, _ in failures[1:]:
+        wrapper.errors_occurred = True  # as raising its error through the wrapper would have
+    if failures:
+        wrapper, failure = failures[0]
+        with wrapper.wrap_database_errors:
+            raise failure
     return answers

@@ -1,5 +1,6 @@
 """Scatter-gather on real shard databases: answers, transactions, errors, logging, preparing."""
 
+import psycopg
 import pytest
 from django.db import DataError, connections, transaction
 from django.test.utils import CaptureQueriesContext
@@ -94,6 +95,39 @@ def test_a_statement_deallocated_meanwhile_is_prepared_and_run_again():
     assert rows == [[(14,)]]
     assert len(logged.captured_queries) == 1
     assert _prepared_on("shard_1").count("SELECT $1::int4 * 7 AS again") == 1
+
+
+@pytest.mark.django_db(databases=ALL, transaction=True)
+def test_a_statement_prepared_by_an_interrupted_call_is_used():
+    from instagram import scatter as module
+
+    sql = "SELECT %(a)s::int4 * 11 AS interrupted"
+    assert scatter([("shard_0", sql, {"a": 1})]) == [[(11,)]]
+    module._prepared.clear()  # as if the call was interrupted before it noted the statement
+
+    assert scatter([("shard_0", sql, {"a": 2})]) == [[(22,)]]
+
+
+@pytest.mark.django_db(databases=ALL, transaction=True)
+def test_the_transaction_it_opens_has_the_connections_options():
+    shard = connections["shard_0"]
+    shard.ensure_connection()
+    shard.connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+    try:
+        with transaction.atomic(using="shard_0"):
+            rows = scatter([("shard_0", "SELECT current_setting('transaction_isolation')", {})])
+    finally:
+        shard.connection.isolation_level = None
+
+    assert rows == [[("repeatable read",)]]
+
+
+def test_text_parameters_and_percent_signs_are_sent_as_written():
+    rows = scatter([("shard_0", "SELECT '5%%'::text || %(x)s::text", {"x": "é!"})])
+
+    assert rows == [[("5%é!",)]]
+    with pytest.raises(ValueError, match="NUL"):
+        scatter([("shard_0", "SELECT %(x)s::text", {"x": "a\x00b"})])
 
 
 def test_inside_a_transaction_nothing_is_prepared():
