@@ -103,6 +103,12 @@ def test_tag_page_cursor_never_points_at_a_hidden_post(
     assert all(str(h) not in str(page) for h in hidden)
 
 
+def _comment_on(client, post_id: int, text: str = "hi") -> str:
+    response = client.post(f"/api/v1/posts/{post_id}/comments", {"text": text}, format="json")
+    assert response.status_code == 201, response.json()
+    return response.json()["comment_id"]
+
+
 def test_blocked_users_cannot_like_or_answer_each_others_comments(
     make_user, client_for, post_for, redis_client
 ):
@@ -110,11 +116,7 @@ def test_blocked_users_cannot_like_or_answer_each_others_comments(
     pub = make_user("pub", shard="shard_1")
     stranger = make_user("stranger", shard="shard_0")
     post_id = post_for(host)
-    cid = (
-        client_for(stranger)
-        .post(f"/api/v1/posts/{post_id}/comments", {"text": "hi"}, format="json")
-        .json()["comment_id"]
-    )
+    cid = _comment_on(client_for(stranger), post_id)
     block_create(blocker=pub, blocked_id=stranger.id)
 
     like = client_for(pub).post(f"/api/v1/comments/{cid}/like")
@@ -136,11 +138,7 @@ def test_deleting_a_comment_hidden_by_a_block_answers_404_like_a_missing_one(
     commenter = make_user("commenter", shard="shard_1")
     viewer = make_user("viewer", shard="shard_0")
     post_id = post_for(host)
-    cid = (
-        client_for(commenter)
-        .post(f"/api/v1/posts/{post_id}/comments", {"text": "hi"}, format="json")
-        .json()["comment_id"]
-    )
+    cid = _comment_on(client_for(commenter), post_id)
     if commenter_blocks:
         block_create(blocker=commenter, blocked_id=viewer.id)
     else:
