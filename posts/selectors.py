@@ -21,10 +21,11 @@ from django.db.models.functions import RowNumber
 
 from accounts.models import Following
 from accounts.selectors import blocked_among
-from instagram.ids import id_array, timestamp_ms_of
+from instagram.ids import MAX_ID, id_array, timestamp_ms_of
 from instagram.pagination import PageRequest, encode_cursor
+from instagram.scatter import scatter
 from instagram.sharding import alias_for_id, group_by_alias, shard_aliases
-from posts.models import Comment, Like, Location, Post, PostHashtag, Save
+from posts.models import Comment, Like, Location, Post, Save
 
 AUTHOR_FIELDS = ("id", "username", "profile_pic_url", "is_verified", "is_private")
 
@@ -160,6 +161,23 @@ def _merged_newest(per_shard: list[list[int]], limit: int) -> list[int]:
     return list(heapq.merge(*per_shard, reverse=True))[:limit]
 
 
+# The newest post IDs of a hashtag / a location on one shard, below an ID (indexed, both).
+_TAG_POSTS_SQL = (
+    "SELECT post_id FROM posts_posthashtag WHERE tag = %(tag)s::text "
+    "AND post_id < %(before)s::int8 ORDER BY post_id DESC LIMIT %(count)s::int4"
+)
+_LOCATION_POSTS_SQL = (
+    "SELECT id FROM posts_post WHERE location_id = %(location)s::int8 AND deleted_at IS NULL "
+    "AND published_at IS NOT NULL AND id < %(before)s::int8 ORDER BY id DESC LIMIT %(count)s::int4"
+)
+
+
+def _newest_on_every_shard(sql: str, params: dict, count: int) -> list[int]:
+    """One query per shard, all in flight at once, merged newest first."""
+    answers = scatter([(alias, sql, params) for alias in shard_aliases()])
+    return _merged_newest([[row[0] for row in rows] for rows in answers], count)
+
+
 PAGE_ROUNDS = 6
 
 
@@ -210,18 +228,11 @@ def _visible_page(viewer_id: int | None, page: PageRequest, fetch) -> dict:
 
 
 def tag_posts_page(*, viewer_id: int | None, tag: str, page: PageRequest) -> dict:
-    """A hashtag's posts newest first: one indexed query per shard, merged by ID."""
+    """A hashtag's posts newest first: one indexed query per shard, all at once, merged by ID."""
 
     def fetch(before_id: int | None, count: int) -> list[int]:
-        per_shard = []
-        for alias in shard_aliases():
-            rows = PostHashtag.objects.using(alias).filter(tag=tag)
-            if before_id is not None:
-                rows = rows.filter(post_id__lt=before_id)
-            per_shard.append(
-                list(rows.order_by("-post_id").values_list("post_id", flat=True)[:count])
-            )
-        return _merged_newest(per_shard, count)
+        params = {"tag": tag, "before": before_id or MAX_ID, "count": count}
+        return _newest_on_every_shard(_TAG_POSTS_SQL, params, count)
 
     return _visible_page(viewer_id, page, fetch)
 
@@ -234,15 +245,8 @@ def location_posts_page(
         return None
 
     def fetch(before_id: int | None, count: int) -> list[int]:
-        per_shard = []
-        for alias in shard_aliases():
-            rows = Post.objects.using(alias).filter(
-                location_id=location_id, deleted_at__isnull=True, published_at__isnull=False
-            )
-            if before_id is not None:
-                rows = rows.filter(id__lt=before_id)
-            per_shard.append(list(rows.order_by("-id").values_list("id", flat=True)[:count]))
-        return _merged_newest(per_shard, count)
+        params = {"location": location_id, "before": before_id or MAX_ID, "count": count}
+        return _newest_on_every_shard(_LOCATION_POSTS_SQL, params, count)
 
     return _visible_page(viewer_id, page, fetch)
 
