@@ -24,6 +24,7 @@ from accounts.selectors import AUTHOR_CARDS
 from instagram.cache import Cached, CachedKind, CacheRead, cache_read
 from instagram.ids import id_array
 from instagram.renderers import dumps
+from instagram.scatter import scatter
 from instagram.sharding import alias_for_id, group_by_alias
 from posts.selectors import (
     MEDIA_JSON_SQL,
@@ -71,26 +72,32 @@ class PostState:
 def post_states(
     viewer_id: int, post_ids: Iterable[int], *, saved: set[int]
 ) -> dict[int, PostState]:
-    """States by ID, one query per shard; the viewer's saves among them are added to `saved`,
-    read by the query on the viewer's shard (or by one more query when no post lives there)."""
+    """States by ID, one query per shard, all in flight at once; the viewer's saves among them
+    are added to `saved`, read by the query on the viewer's shard (or by one more query when no
+    post lives there)."""
     wanted = list(post_ids)
     all_ids = id_array(wanted)
     home = alias_for_id(viewer_id)
-    saves_read = False
-    states: dict[int, PostState] = {}
-    for alias, ids in group_by_alias(wanted).items():
-        with_saves = alias == home
-        with connections[alias].cursor() as cursor:
-            cursor.execute(
-                _STATES_AND_SAVES_SQL if with_saves else STATES_SQL,
+    by_alias = group_by_alias(wanted)
+    answers = scatter(
+        [
+            (
+                alias,
+                _STATES_AND_SAVES_SQL if alias == home else STATES_SQL,
                 {"viewer": viewer_id, "ids": id_array(ids), "all": all_ids},
             )
-            for values in cursor.fetchall():
-                if with_saves:
-                    saved.update(values[-1] or ())
-                    saves_read = True
-                    values = values[:-1]
-                states[values[0]] = PostState(*values)
+            for alias, ids in by_alias.items()
+        ]
+    )
+    saves_read = False
+    states: dict[int, PostState] = {}
+    for alias, rows in zip(by_alias, answers, strict=True):
+        for values in rows:
+            if alias == home:
+                saved.update(values[-1] or ())
+                saves_read = True
+                values = values[:-1]
+            states[values[0]] = PostState(*values)
     if not saves_read and states:
         saved.update(saved_among(viewer_id, list(states)))
     return states

@@ -494,6 +494,18 @@ def _redis_round_trips():
         yield sent
 
 
+def _ranked_saves(client) -> dict[int, bool]:
+    """`viewer_has_saved` of every post of the ranked feed, a page of one at a time (the pages
+    after the first read their states by themselves)."""
+    saves: dict[int, bool] = {}
+    body = _feed(client, ranked=1, limit=1)
+    while True:
+        saves.update((int(p["post_id"]), p["viewer_has_saved"]) for p in body["posts"])
+        if not body["has_more"]:
+            return saves
+        body = _feed(client, ranked=1, limit=1, cursor=body["next_cursor"])
+
+
 @pytest.mark.parametrize("viewer_shard", ["shard_0", "shard_1"])
 def test_feed_marks_the_viewers_saves_on_every_shard(
     viewer_shard, make_user, follow, publish, client_for, redis_client
@@ -510,6 +522,7 @@ def test_feed_marks_the_viewers_saves_on_every_shard(
     post_save(user=viewer, post_id=posts[1])
 
     body = _feed(client_for(viewer))
+    ranked = _ranked_saves(client_for(viewer))
 
     assert [(int(p["post_id"]), p["viewer_has_saved"]) for p in body["posts"]] == [
         (posts[3], False),
@@ -517,6 +530,7 @@ def test_feed_marks_the_viewers_saves_on_every_shard(
         (posts[1], True),
         (posts[0], True),
     ]
+    assert ranked == {posts[3]: False, posts[2]: False, posts[1]: True, posts[0]: True}
 
 
 def test_feed_marks_saves_when_no_post_lives_on_the_viewers_shard(
@@ -532,11 +546,13 @@ def test_feed_marks_saves_when_no_post_lives_on_the_viewers_shard(
     post_save(user=viewer, post_id=posts[0])
 
     body = _feed(client_for(viewer))
+    ranked = _ranked_saves(client_for(viewer))
 
     assert [(int(p["post_id"]), p["viewer_has_saved"]) for p in body["posts"]] == [
         (posts[1], False),
         (posts[0], True),
     ]
+    assert ranked == {posts[1]: False, posts[0]: True}
 
 
 def test_a_post_published_during_a_rebuild_is_not_lost(
