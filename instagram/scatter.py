@@ -25,7 +25,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
-import selectors
+import select
 import time
 import weakref
 from collections.abc import Mapping, Sequence
@@ -153,12 +153,17 @@ def _send(alias: str, sql: str, params: Mapping[str, int | str | None]) -> _InFl
     return _InFlight(alias, sql, params, connection, time.monotonic(), prepare)
 
 
+def _wait(pgconn: pq.abc.PGconn, event: int) -> None:
+    """Until the connection's socket is ready (poll: one system call, no descriptor limit)."""
+    poller = select.poll()
+    poller.register(pgconn.socket, event)
+    poller.poll()
+
+
 def _flush(pgconn: pq.abc.PGconn) -> None:
     """The connection is non-blocking: write out what libpq buffered, waiting as needed."""
-    with selectors.DefaultSelector() as selector:
-        selector.register(pgconn.socket, selectors.EVENT_WRITE)
-        while pgconn.flush() == 1:
-            selector.select()
+    while pgconn.flush() == 1:
+        _wait(pgconn, select.POLLOUT)
 
 
 def _run_execute_wrappers(wrapper, sql: str, params) -> None:
@@ -182,12 +187,10 @@ def _gather(flight: _InFlight) -> tuple[pq.abc.PGresult | None, list[tuple]]:
     pgconn = flight.connection.pgconn
     try:
         with connections[flight.alias].wrap_database_errors:
-            with selectors.DefaultSelector() as selector:
-                selector.register(pgconn.socket, selectors.EVENT_READ)
+            pgconn.consume_input()
+            while pgconn.is_busy():
+                _wait(pgconn, select.POLLIN)
                 pgconn.consume_input()
-                while pgconn.is_busy():
-                    selector.select()
-                    pgconn.consume_input()
             results = []
             while (result := pgconn.get_result()) is not None:
                 results.append(result)
