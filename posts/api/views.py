@@ -78,7 +78,7 @@ class PostDetailApi(APIView):
 
     @extend_schema(
         request=s.PostUpdateInputSerializer,
-        responses={200: s.PostSerializer, **error_responses(400, 401, 404)},
+        responses={200: s.PostSerializer, **error_responses(400, 401, 403, 404)},
     )
     def patch(self, request, post_id: str):
         data = s.PostUpdateInputSerializer(data=request.data)
@@ -145,7 +145,7 @@ class PostCommentsApi(APIView):
 
     @extend_schema(
         request=s.CommentInputSerializer,
-        responses={201: s.CommentSerializer, **error_responses(400, 401, 404)},
+        responses={201: s.CommentSerializer, **error_responses(400, 401, 403, 404)},
     )
     def post(self, request, post_id: str):
         data = s.CommentInputSerializer(data=request.data)

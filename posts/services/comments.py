@@ -34,7 +34,7 @@ def comment_create(
     names = mentions_in(text)
     if len(names) > MAX_MENTIONS:
         raise ApiError(400, "too_many_mentions", f"At most {MAX_MENTIONS} mentions.")
-    mentions = mentions_resolve(names=names)
+    mentions = mentions_resolve(author=author, names=names)
     using = alias_for_id(post_id)
     with transaction.atomic(using=using):
         if parent_id is not None:

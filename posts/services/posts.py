@@ -11,7 +11,7 @@ from django.db import connections, transaction
 from django.utils import timezone
 
 from accounts.models import User, UserCounters
-from accounts.selectors import blocked_either_way
+from accounts.selectors import blocked_among, blocked_either_way
 from instagram.dispatch import after_commit
 from instagram.errors import ApiError
 from instagram.ids import min_id_at
@@ -43,8 +43,9 @@ class ParsedCaption:
     mentions: list[dict]  # [{"user_id": "...", "username": "..."}]
 
 
-def caption_parse(*, caption: str) -> ParsedCaption:
-    """Hashtags and mentions of a caption; 400 past the limits or for an unknown username."""
+def caption_parse(*, author: User, caption: str) -> ParsedCaption:
+    """Hashtags and mentions of the author's caption; 400 past the limits or for an unknown
+    username, 403 for a user blocked either way."""
     if len(caption) > CAPTION_MAX:
         raise ApiError(400, "caption_too_long", f"Captions are at most {CAPTION_MAX} characters.")
     tags = hashtags_in(caption)
@@ -53,10 +54,12 @@ def caption_parse(*, caption: str) -> ParsedCaption:
     names = mentions_in(caption)
     if len(names) > MAX_MENTIONS:
         raise ApiError(400, "too_many_mentions", f"At most {MAX_MENTIONS} mentions per post.")
-    return ParsedCaption(hashtags=tags, mentions=mentions_resolve(names=names))
+    return ParsedCaption(hashtags=tags, mentions=mentions_resolve(author=author, names=names))
 
 
-def mentions_resolve(*, names: list[str]) -> list[dict]:
+def mentions_resolve(*, author: User, names: list[str]) -> list[dict]:
+    """The mentioned users, as a post or comment stores them. As with tagging, a user blocked
+    either way cannot be mentioned: a mention would link them and, later, notify them."""
     if not names:
         return []
     found = dict(
@@ -65,6 +68,10 @@ def mentions_resolve(*, names: list[str]) -> list[dict]:
     missing = [name for name in names if name not in found]
     if missing:
         raise ApiError(400, "unknown_mention", f"No user named @{missing[0]}.")
+    blocked = blocked_among(author.id, found.values())
+    for name in names:
+        if found[name] in blocked:
+            raise ApiError(403, "mentioned_user_blocked", f"@{name} cannot be mentioned by you.")
     return [{"user_id": str(found[name]), "username": name} for name in names]
 
 
@@ -139,7 +146,7 @@ def post_create(
     """
     from media.services.lifecycle import media_mark_attached
 
-    parsed = caption_parse(caption=caption)
+    parsed = caption_parse(author=author, caption=caption)
     _media_validate(author=author, media_ids=media_ids)
     alt = alt_text or [""] * len(media_ids)
     if len(alt) != len(media_ids):
@@ -250,7 +257,7 @@ def post_update(
 ) -> Post:
     post = _own_post(author=author, post_id=post_id)
     using = alias_for_id(post.id)
-    parsed = caption_parse(caption=caption) if caption is not None else None
+    parsed = caption_parse(author=author, caption=caption) if caption is not None else None
     links = list(PostMedia.objects.using(using).filter(post_id=post.id).order_by("position"))
     if alt_text is not None and len(alt_text) not in (1, len(links)):
         raise ApiError(400, "invalid_alt_text", "Give one alt text, or one per media item.")

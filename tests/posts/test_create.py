@@ -205,6 +205,18 @@ def test_tagging_a_user_who_blocked_you_is_a_403(bad_post, client_for):
     assert response.json()["error"]["message"] == "A tagged user cannot be tagged by you."
 
 
+@pytest.mark.parametrize("blocker", ["ben", "ann"])
+def test_mentioning_a_user_blocked_either_way_is_a_403(bad_post, client_for, blocker):
+    def body(user, others, media_for):
+        blocked = others["ann" if blocker == "ben" else "ben"]
+        client_for(others[blocker]).post(f"/api/v1/users/{blocked.id}/block")
+        return {"media_ids": _ids(media_for(user, 1)), "caption": "with @ben"}
+
+    response = bad_post(body, 403, "mentioned_user_blocked")
+
+    assert response.json()["error"]["message"] == "@ben cannot be mentioned by you."
+
+
 def test_media_already_posted_cannot_be_posted_again(bad_post, client_for):
     def body(user, others, media_for):
         ids = _ids(media_for(user, 1))

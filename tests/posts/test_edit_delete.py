@@ -2,7 +2,7 @@ import pytest
 
 from accounts.models import UserCounters
 from media.models import Media
-from posts.models import Post, PostMedia
+from posts.models import Post, PostMedia, PostMention
 
 ALL = "__all__"
 pytestmark = pytest.mark.django_db(databases=ALL)
@@ -28,6 +28,25 @@ def test_author_edits_caption_and_alt_text(make_user, client_for, post_for, redi
     assert [m["alt_text"] for m in response.json()["media"]] == ["a", "b"]
     assert old_tag == []
     assert [p["post_id"] for p in new_tag] == [str(post_id)]
+
+
+def test_an_edit_cannot_mention_a_user_who_blocked_the_author(
+    make_user, client_for, post_for, redis_client
+):
+    ann = make_user("ann", shard="shard_0")
+    ben = make_user("ben", shard="shard_1")
+    post_id = post_for(ann, caption="#old words")
+    client_for(ben).post(f"/api/v1/users/{ann.id}/block")
+
+    response = client_for(ann).patch(
+        f"/api/v1/posts/{post_id}", {"caption": "#new with @ben"}, format="json"
+    )
+
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "mentioned_user_blocked"
+    post = Post.objects.using("shard_0").get()
+    assert (post.caption, post.hashtags, post.mentions) == ("#old words", ["old"], [])
+    assert list(PostMention.objects.using("shard_0").values_list("user_id", flat=True)) == []
 
 
 def test_only_the_author_edits_or_deletes(make_user, client_for, post_for, redis_client):

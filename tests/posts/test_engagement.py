@@ -138,6 +138,40 @@ def test_bad_comments_are_a_400_and_change_nothing(
     assert Post.objects.using("shard_0").get().comment_count == 0
 
 
+def test_a_comment_cannot_mention_a_user_blocked_either_way(
+    make_user, client_for, post_for, redis_client
+):
+    ann = make_user("ann", shard="shard_0")
+    ben = make_user("ben", shard="shard_1")
+    cat = make_user("cat", shard="shard_1")
+    make_user("dan", shard="shard_0")
+    eve = make_user("eve", shard="shard_0")
+    post_id = post_for(ann)
+    client_for(ben).post(f"/api/v1/users/{cat.id}/block")
+    client_for(cat).post(f"/api/v1/users/{eve.id}/block")
+
+    def comment(text):
+        return client_for(cat).post(
+            f"/api/v1/posts/{post_id}/comments", {"text": text}, format="json"
+        )
+
+    blocked_by_ben = comment("hi @dan and @ben")
+    blocked_by_cat = comment("hi @eve")
+    unlisted = Post.objects.using("shard_0").get().comment_count
+    fine = comment("hi @dan")
+
+    assert blocked_by_ben.status_code == 403
+    assert blocked_by_ben.json()["error"] == {
+        "code": "mentioned_user_blocked",
+        "message": "@ben cannot be mentioned by you.",
+    }
+    assert blocked_by_cat.status_code == 403
+    assert blocked_by_cat.json()["error"]["message"] == "@eve cannot be mentioned by you."
+    assert unlisted == 0
+    assert fine.status_code == 201
+    assert [c.text for c in Comment.objects.using("shard_0").all()] == ["hi @dan"]
+
+
 def test_comment_delete_by_author_post_author_or_nobody_else(
     make_user, client_for, post_for, redis_client
 ):
