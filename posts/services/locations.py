@@ -7,11 +7,11 @@ import unicodedata
 from dataclasses import dataclass
 from functools import partial
 
-from django.db import transaction
+from django.db import connections, transaction
 from django.utils import timezone
 
 from instagram.dispatch import after_commit
-from instagram.sharding import shard_aliases
+from instagram.sharding import GLOBAL_ALIAS, shard_aliases
 from posts.models import Location, Post
 
 SAME_PLACE_METRES = 100
@@ -38,15 +38,22 @@ class LocationResult:
 def location_create(*, name: str, lat: float, lng: float) -> LocationResult:
     """A new location, or the existing one with the same name within 100 m."""
     normalized = normalize_place(name)
-    # ~0.01 degree of latitude is 1.1 km: a cheap box before the exact distance.
-    with transaction.atomic():
-        nearby = Location.objects.select_for_update().filter(
+    with transaction.atomic(using=GLOBAL_ALIAS):
+        # Creators of one name take turns, so the second finds the first's row: a row lock
+        # cannot do this, as there is no row to lock until one of them has inserted it.
+        with connections[GLOBAL_ALIAS].cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                [f"location:{normalized}"],
+            )
+        # ~0.01 degree of latitude is 1.1 km: a cheap box before the exact distance.
+        nearby = Location.objects.using(GLOBAL_ALIAS).filter(
             name_normalized=normalized, lat__range=(lat - 0.01, lat + 0.01)
         )
         for place in nearby:
             if distance_metres(lat, lng, place.lat, place.lng) <= SAME_PLACE_METRES:
                 return LocationResult(location=place, created=False)
-        place = Location.objects.create(
+        place = Location.objects.using(GLOBAL_ALIAS).create(
             name=name.strip(), name_normalized=normalized, lat=lat, lng=lng
         )
     return LocationResult(location=place, created=True)

@@ -241,12 +241,12 @@ def posts_publish_for_media(*, media_ids: list[int]) -> int:
     return published
 
 
-def _own_post(*, author: User, post_id: int) -> Post:
-    post = (
-        Post.objects.using(alias_for_id(post_id))
-        .filter(id=post_id, deleted_at__isnull=True)
-        .first()
-    )
+def _own_post(*, author: User, post_id: int, for_update: bool = False) -> Post:
+    """The author's live post, 404 otherwise; `for_update` holds its row lock until commit."""
+    posts = Post.objects.using(alias_for_id(post_id))
+    if for_update:
+        posts = posts.select_for_update()
+    post = posts.filter(id=post_id, deleted_at__isnull=True).first()
     if post is None or post.author_id != author.id:
         raise ApiError(404, "not_found", "Post not found.")
     return post
@@ -266,6 +266,10 @@ def post_update(
             [Hashtag(name=tag) for tag in parsed.hashtags], ignore_conflicts=True
         )
     with transaction.atomic(using=using):
+        # Edits and a delete of one post take turns on its row, so an edit replaces the index
+        # rows the previous one committed (not a set it cannot see yet) and never revives a
+        # post deleted meanwhile.
+        post = _own_post(author=author, post_id=post_id, for_update=True)
         if parsed is not None:
             post.caption = caption or ""
             post.hashtags = parsed.hashtags
@@ -289,16 +293,12 @@ def post_delete(*, author: User, post_id: int) -> None:
     """Soft delete: gone from every list, feed, tag page and count at once; media freed later."""
     from media.services.lifecycle import media_release
 
-    post = _own_post(author=author, post_id=post_id)
-    using = alias_for_id(post.id)
+    using = alias_for_id(post_id)
     with transaction.atomic(using=using):
-        updated = (
-            Post.objects.using(using)
-            .filter(id=post.id, deleted_at__isnull=True)
-            .update(deleted_at=timezone.now())
-        )
-        if not updated:
-            return
+        # Whether the post was counted is read from the locked row: the media worker may
+        # publish (and count) it until this transaction holds the lock.
+        post = _own_post(author=author, post_id=post_id, for_update=True)
+        Post.objects.using(using).filter(id=post.id).update(deleted_at=timezone.now())
         PostHashtag.objects.using(using).filter(post_id=post.id).delete()
         if post.published_at is not None:
             _post_count_add(using, author.id, -1)

@@ -1,0 +1,198 @@
+"""Overlapping writes, interleaved deterministically: a second connection holds a lock until
+every request under test is waiting for a lock, then lets them all go at once."""
+
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+
+import pytest
+from django.db import connections
+
+from accounts.models import UserCounters
+from posts.models import Location, Post, PostHashtag, PostMention
+
+ALL = "__all__"
+pytestmark = pytest.mark.django_db(databases=ALL, transaction=True)
+
+
+@contextmanager
+def _held(alias: str, sql: str, params: list | None = None) -> Iterator[None]:
+    """The lock `sql` takes, held by a connection of its own until the block ends."""
+    holder = connections.create_connection(alias)
+    try:
+        holder.set_autocommit(False)
+        with holder.cursor() as cursor:
+            cursor.execute(sql, params or [])
+        yield
+    finally:
+        holder.rollback()
+        holder.close()
+
+
+def _wait_for_lock_waiters(alias: str, count: int) -> None:
+    deadline = time.monotonic() + 30
+    with connections[alias].cursor() as cursor:
+        while True:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            waiting = cursor.fetchone()[0]
+            if waiting >= count:
+                return
+            assert time.monotonic() < deadline, f"{waiting} sessions wait for a lock, not {count}"
+            time.sleep(0.02)
+
+
+def _own_connections(call: Callable) -> Callable:
+    def run():
+        try:
+            return call()
+        finally:
+            connections.close_all()
+
+    return run
+
+
+def _post_row_lock(post_id: int) -> str:
+    return f"SELECT 1 FROM {Post._meta.db_table} WHERE id = {int(post_id)} FOR UPDATE"
+
+
+_INDEXED = {  # caption: (hashtag rows, mentioned usernames)
+    "#sunset with @ben": (["sunset"], ["ben"]),
+    "#sunset with @cat": (["sunset"], ["cat"]),
+    "hello @ben": ([], ["ben"]),
+    "hello @ben and @cat": ([], ["ben", "cat"]),
+}
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("#sunset with @ben", "#sunset with @cat"),  # one tag inserted twice: a unique violation
+        ("hello @ben", "hello @ben and @cat"),  # mentions have no constraint to catch a double
+    ],
+)
+def test_overlapping_edits_leave_one_set_of_index_rows(
+    make_user, client_for, post_for, redis_client, first, second
+):
+    ann = make_user("ann", shard="shard_0")
+    ben = make_user("ben", shard="shard_0")
+    cat = make_user("cat", shard="shard_1")
+    post_id = post_for(ann, caption="hello")
+
+    def edit(caption: str) -> Callable:
+        return _own_connections(
+            lambda: client_for(ann).patch(
+                f"/api/v1/posts/{post_id}", {"caption": caption}, format="json"
+            )
+        )
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        with _held("shard_0", _post_row_lock(post_id)):
+            edits = [pool.submit(edit(first)), pool.submit(edit(second))]
+            _wait_for_lock_waiters("shard_0", 2)
+        statuses = [future.result(timeout=60).status_code for future in edits]
+
+    post = Post.objects.using("shard_0").get(id=post_id)
+    tags = list(PostHashtag.objects.using("shard_0").values_list("tag", flat=True))
+    mentioned = PostMention.objects.using("shard_0").values_list("user_id", flat=True)
+    names = {ben.id: "ben", cat.id: "cat"}
+    assert statuses == [200, 200]
+    assert post.caption in (first, second)
+    assert (tags, sorted(names[user_id] for user_id in mentioned)) == _INDEXED[post.caption]
+    assert (post.hashtags, [m["username"] for m in post.mentions]) == _INDEXED[post.caption]
+
+
+def test_an_edit_waiting_for_a_delete_is_a_404_and_indexes_nothing(
+    make_user, client_for, post_for, redis_client
+):
+    ann = make_user("ann", shard="shard_0")
+    post_id = post_for(ann, caption="#old words")
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        with _held("shard_0", _post_row_lock(post_id)):
+            delete = pool.submit(
+                _own_connections(lambda: client_for(ann).delete(f"/api/v1/posts/{post_id}"))
+            )
+            _wait_for_lock_waiters("shard_0", 1)
+            edit = pool.submit(
+                _own_connections(
+                    lambda: client_for(ann).patch(
+                        f"/api/v1/posts/{post_id}", {"caption": "#new words"}, format="json"
+                    )
+                )
+            )
+            _wait_for_lock_waiters("shard_0", 2)
+        deleted, edited = delete.result(timeout=60), edit.result(timeout=60)
+
+    post = Post.objects.using("shard_0").get(id=post_id)
+    assert (deleted.status_code, edited.status_code) == (204, 404)
+    assert edited.json()["error"]["code"] == "not_found"
+    assert post.deleted_at is not None
+    assert (post.caption, post.hashtags) == ("#old words", ["old"])
+    assert PostHashtag.objects.using("shard_0").count() == 0
+
+
+def test_deleting_a_post_the_media_worker_is_publishing_keeps_post_count_exact(
+    make_user, client_for, media_for, redis_client
+):
+    from media.services.processing import media_process
+
+    ann = make_user("ann", shard="shard_0")
+    media_ids = media_for(ann, 1, process=False)
+    created = client_for(ann).post(
+        "/api/v1/posts", {"media_ids": [str(media_ids[0])]}, format="json"
+    )
+    post_id = int(created.json()["post_id"])
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        with _held("shard_0", _post_row_lock(post_id)):
+            # The worker's publish is queued on the post's row first, so it commits first.
+            worker: Future = pool.submit(
+                _own_connections(lambda: media_process(media_id=media_ids[0]))
+            )
+            _wait_for_lock_waiters("shard_0", 1)
+            delete = pool.submit(
+                _own_connections(lambda: client_for(ann).delete(f"/api/v1/posts/{post_id}"))
+            )
+            _wait_for_lock_waiters("shard_0", 2)
+        worker.result(timeout=60)
+        deleted = delete.result(timeout=60)
+
+    post = Post.objects.using("shard_0").get(id=post_id)
+    assert created.status_code == 201
+    assert deleted.status_code == 204
+    assert post.published_at is not None
+    assert post.deleted_at is not None
+    assert UserCounters.objects.using("shard_0").get(user_id=ann.id).post_count == 0
+    assert client_for(ann).get(f"/api/v1/users/{ann.id}").json()["post_count"] == 0
+
+
+def test_overlapping_creates_of_the_same_location_make_one_row(make_user, client_for):
+    ann = make_user("ann", shard="shard_0")
+    ben = make_user("ben", shard="shard_1")
+
+    def create(user, name: str, lat: float) -> Callable:
+        return _own_connections(
+            lambda: client_for(user).post(
+                "/api/v1/locations", {"name": name, "lat": lat, "lng": 16.3655}, format="json"
+            )
+        )
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        # Lets both read and then holds their inserts, so both have looked before either writes.
+        with _held("default", f"LOCK TABLE {Location._meta.db_table} IN SHARE MODE"):
+            creates = [
+                pool.submit(create(ann, "Café Central", 48.2104)),
+                pool.submit(create(ben, "  café  central ", 48.2105)),
+            ]
+            _wait_for_lock_waiters("default", 2)
+        answers = [future.result(timeout=60) for future in creates]
+
+    places = list(Location.objects.values_list("id", "name", "name_normalized"))
+    assert sorted(answer.status_code for answer in answers) == [200, 201]
+    assert len(places) == 1
+    assert [answer.json()["location_id"] for answer in answers] == [str(places[0][0])] * 2
+    assert places[0][2] == "café central"
