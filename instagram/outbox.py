@@ -48,8 +48,15 @@ def outbox_handler(kind: StrEnum) -> Callable[[Handler], Handler]:
     return register
 
 
-def outbox_enqueue(*, partition_id: int, kind: StrEnum, payload: dict) -> OutboxEvent:
-    """Write an event in the caller's open transaction on the shard of `partition_id`."""
+def outbox_enqueue(
+    *, partition_id: int, kind: StrEnum, payload: dict, apply_here: bool = False
+) -> OutboxEvent:
+    """Write an event in the caller's open transaction on the shard of `partition_id`.
+
+    After commit the Celery relay applies it; with `apply_here`, this process applies it itself
+    at once (no hop through the broker: for a handler that only hands work on, such as sending a
+    task). Either way the sweep applies it if that never happens (the process died, the broker
+    was down, the handler failed)."""
     using = alias_for_id(partition_id)
     if not _in_transaction(using):
         raise OutboxError("outbox_enqueue must run inside transaction.atomic(using=<shard>)")
@@ -64,7 +71,10 @@ def outbox_enqueue(*, partition_id: int, kind: StrEnum, payload: dict) -> Outbox
     from instagram.tasks import outbox_relay_task
 
     event_id = event.id
-    after_commit(lambda: outbox_relay_task.apply_async(args=(using, event_id)), using=using)
+    if apply_here:
+        after_commit(lambda: outbox_event_process(using=using, event_id=event_id), using=using)
+    else:
+        after_commit(lambda: outbox_relay_task.apply_async(args=(using, event_id)), using=using)
     return event
 
 

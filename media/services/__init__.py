@@ -6,7 +6,8 @@
 - `media_release(*, uploader_id, media_ids)`: no longer used; deleted by the next sweep.
 - `media_access_record(*, media_ids)`: count views for storage tiering.
 - `media.services.processing.media_processed_hooks`: append `fn(*, media_ids)`; called after
-  commit when an upload (and its exact duplicates) ends ready or failed.
+  commit, through the outbox (so at least once: be idempotent), when an upload (and its exact
+  duplicates) ends ready or failed.
 Reads (URLs, the contract's media object, attachability) are in `media.selectors`.
 """
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from functools import partial
 from typing import TYPE_CHECKING, BinaryIO, cast
 
 import orjson
@@ -14,14 +13,14 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from instagram.dispatch import after_commit
 from instagram.errors import ApiError
+from instagram.outbox import outbox_enqueue, outbox_handler
 from instagram.sharding import alias_for_id, shard_aliases
 from media import storage
 from media.hashes import hamming_distance
 from media.models import MAX_REASON_LENGTH, Media, MediaKind, MediaNearDuplicate, MediaStatus
 from media.processing import POST_VARIANTS, PROFILE_VARIANTS, Rendered, render
-from media.services.upload import media_create_from_upload
+from media.services.upload import MediaEvent, media_create_from_upload
 from media.validation import KINDS, ImageRejected
 
 if TYPE_CHECKING:
@@ -33,8 +32,9 @@ logger = logging.getLogger(__name__)
 
 NEAR_DUPLICATE_CANDIDATES = 200
 
-# Called after commit with `media_ids` (the row and its exact duplicates) once they are ready
-# or failed: posts publish a post whose media were still processing, for example.
+# Called with `media_ids` (the row and its exact duplicates) once they are ready or failed:
+# posts publish a post whose media were still processing, for example. They run after commit,
+# through the outbox, so a worker that dies in between loses nothing: hooks must be idempotent.
 media_processed_hooks: list[Callable[..., None]] = []
 
 
@@ -44,8 +44,25 @@ def _after_processed(*, alias: str, media: Media) -> None:
         .filter(Q(id=media.id) | Q(duplicate_of_id=media.id))
         .values_list("id", flat=True)
     )
+    outbox_enqueue(
+        partition_id=media.id,
+        kind=MediaEvent.PROCESSED,
+        payload={"media_ids": ids},
+        apply_here=True,
+    )
+
+
+@outbox_handler(MediaEvent.PROCESSED)
+def _processed_apply(payload: dict) -> None:
     for hook in media_processed_hooks:
-        after_commit(partial(hook, media_ids=ids), using=alias)
+        hook(media_ids=payload["media_ids"])
+
+
+@outbox_handler(MediaEvent.UPLOADED)
+def _uploaded_apply(payload: dict) -> None:
+    from media.tasks import media_process_task
+
+    media_process_task.apply_async(args=(payload["media_id"],))
 
 
 def media_process(*, media_id: int) -> Media | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+from enum import StrEnum
 from typing import IO, TYPE_CHECKING
 
 from django.conf import settings
@@ -12,8 +13,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from instagram.dispatch import enqueue_after_commit
 from instagram.errors import ApiError
+from instagram.outbox import outbox_enqueue
 from instagram.sharding import alias_for_id
 from media import storage
 from media.filters import DEFAULT_FILTER, FILTERS
@@ -30,6 +31,11 @@ logger = logging.getLogger(__name__)
 # A duplicate never borrows the files of an upload about to expire (the sweep could delete them
 # between our check and our insert).
 DUPLICATE_EXPIRY_MARGIN = dt.timedelta(hours=1)
+
+
+class MediaEvent(StrEnum):
+    UPLOADED = "media.uploaded"  # stored: render it (a task on the `media` queue)
+    PROCESSED = "media.processed"  # ready or failed, with its exact duplicates: tell the hooks
 
 
 def media_upload(
@@ -90,18 +96,24 @@ def media_create_from_upload(
         return media
 
     # The file is written outside the transaction (no transaction is held open during a slow
-    # S3 upload); a failure removes the row again, so nothing is left behind.
+    # S3 upload); a failure removes the row again, so nothing is left behind. Once the file is
+    # stored, the rendering is handed on through the outbox: a broker that is down when the
+    # upload answers delays it, and never leaves the upload `processing` for good.
     try:
         fp.seek(0)
         storage.media_storage().save(f"{media.storage_prefix}/{media.original_name}", fp)
+        if kind == MediaKind.POST:
+            with transaction.atomic(using=alias):
+                outbox_enqueue(
+                    partition_id=media.id,
+                    kind=MediaEvent.UPLOADED,
+                    payload={"media_id": media.id},
+                    apply_here=True,
+                )
     except BaseException:
         storage.delete_prefix(media.storage_prefix)
         Media.objects.using(alias).filter(id=media.id).delete()
         raise
-    if kind == MediaKind.POST:
-        from media.tasks import media_process_task
-
-        enqueue_after_commit(media_process_task, media.id, using=alias)
     return media
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import partial
 
 from django.conf import settings
@@ -15,6 +16,7 @@ from accounts.selectors import blocked_among, blocked_either_way
 from instagram.dispatch import after_commit
 from instagram.errors import ApiError
 from instagram.ids import min_id_at
+from instagram.outbox import outbox_enqueue, outbox_handler
 from instagram.sharding import alias_for_id, group_by_alias
 from posts.models import (
     CAPTION_MAX,
@@ -32,9 +34,14 @@ from posts.models import (
 )
 from posts.parsing import hashtags_in, mentions_in
 
-# Hooks other apps register (the feed's fan-out); called after commit with the post.
+# Hooks other apps register (the feed's fan-out); called after commit with the post, the
+# published ones through the outbox (so they must be idempotent).
 post_published_hooks: list = []
 post_deleted_hooks: list = []
+
+
+class PostEvent(StrEnum):
+    PUBLISHED = "post.published"
 
 
 @dataclass(frozen=True)
@@ -219,9 +226,21 @@ def post_publish_if_ready(*, post: Post) -> bool:
             # The count shown to others counts published posts only.
             _post_count_add(using, post.author_id, 1)
             post.published_at = post.updated_at = now
-            for hook in post_published_hooks:
-                after_commit(partial(hook, post_id=post.id), using=using)
+            # Through the outbox: the fan-out is handed on even if this process dies right
+            # after the commit or the broker is down for a while.
+            outbox_enqueue(
+                partition_id=post.id,
+                kind=PostEvent.PUBLISHED,
+                payload={"post_id": post.id},
+                apply_here=True,
+            )
     return bool(updated)
+
+
+@outbox_handler(PostEvent.PUBLISHED)
+def _published_apply(payload: dict) -> None:
+    for hook in post_published_hooks:
+        hook(post_id=payload["post_id"])
 
 
 def posts_publish_for_media(*, media_ids: list[int]) -> int:

@@ -4,6 +4,7 @@ import pytest
 
 from feed import timelines
 from instagram.celery import app as celery_app
+from instagram.models import OutboxEvent, OutboxStatus
 from instagram.redis import get_redis
 
 ALL = "__all__"
@@ -34,6 +35,55 @@ def test_real_worker_fans_a_new_post_out_after_commit(
         while time.monotonic() < deadline and get_redis().zcard(key) < 2:
             time.sleep(0.1)
 
+    assert get_redis().zrange(key, 0, -1) == [timelines.SENTINEL.encode(), b"%019d" % post_id]
+    feed = client_for(fan).get("/api/v1/feed").json()
+    assert [int(p["post_id"]) for p in feed["posts"]] == [post_id]
+
+
+@pytest.mark.django_db(databases=ALL, transaction=True)
+def test_a_post_made_while_the_broker_is_down_is_fanned_out_once_it_is_back(
+    make_user, client_for, media_for, settle, redis_client, monkeypatch
+):
+    """The fan-out waits in the outbox, not in a lost message: the sweep hands it to a real
+    worker later, and followers' timelines get the post."""
+    from celery.contrib.testing.worker import start_worker
+    from kombu.exceptions import OperationalError
+
+    from feed.tasks import fanout_post_task
+
+    def broker_down(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to the broker. Connection refused.")
+
+    author = make_user("author", shard="shard_1")
+    fan = make_user("fan", shard="shard_0")
+    client_for(fan).post(f"/api/v1/users/{author.id}/follow")
+    settle()
+    assert client_for(fan).get("/api/v1/feed").json()["posts"] == []  # builds the timeline
+    media_ids = [str(i) for i in media_for(author, 1)]  # rendered here: drop their messages
+    with celery_app.connection_for_write() as conn:
+        conn.default_channel.client.flushdb()
+    with monkeypatch.context() as patched:
+        patched.setattr(fanout_post_task, "apply_async", broker_down)
+        created = client_for(author).post("/api/v1/posts", {"media_ids": media_ids}, format="json")
+    post_id = int(created.json()["post_id"])
+    event = OutboxEvent.objects.using("shard_1").get(kind="post.published")
+    waiting = (event.payload, event.status, event.attempts)
+    key = timelines.timeline_key(fan.id)
+    before = get_redis().zrange(key, 0, -1)
+
+    with start_worker(
+        celery_app, pool="solo", perform_ping_check=False, queues=["fanout"], shutdown_timeout=30
+    ):
+        settle()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and get_redis().zcard(key) < 2:
+            time.sleep(0.1)
+
+    event.refresh_from_db()
+    assert created.status_code == 201
+    assert waiting == ({"post_id": post_id}, OutboxStatus.PENDING, 1)
+    assert before == [timelines.SENTINEL.encode()]
+    assert (event.status, event.attempts) == (OutboxStatus.DONE, 2)
     assert get_redis().zrange(key, 0, -1) == [timelines.SENTINEL.encode(), b"%019d" % post_id]
     feed = client_for(fan).get("/api/v1/feed").json()
     assert [int(p["post_id"]) for p in feed["posts"]] == [post_id]

@@ -4,6 +4,7 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import UserCounters
+from instagram.models import OutboxEvent, OutboxStatus
 from media.models import Media
 from posts.models import Location, Post, PostHashtag, PostMedia, PostMention, PostTag
 
@@ -270,6 +271,38 @@ def test_post_with_media_still_processing_is_published_when_ready(
     assert [m["status"] for m in own_view.json()["media"]] == ["ready", "processing"]
     assert after_ready.status_code == 200
     assert Post.objects.using("shard_0").get().published_at is not None
+
+
+def test_a_worker_dying_right_after_the_media_is_ready_still_publishes_the_post(
+    make_user, client_for, media_for, redis_client, settle
+):
+    """The commit that makes the last media item ready carries the publication with it: the
+    hooks' after-commit moment never comes here (as if the worker died), the sweep does it."""
+    from media.services.processing import media_process
+
+    ann = make_user("ann", shard="shard_0")
+    ben = make_user("ben", shard="shard_1")
+    media_ids = media_for(ann, 1, process=False)
+    created = client_for(ann).post("/api/v1/posts", {"media_ids": _ids(media_ids)}, format="json")
+    post_id = created.json()["post_id"]
+    media_process(media_id=media_ids[0])  # committed; its after-commit work never runs
+    before = client_for(ben).get(f"/api/v1/posts/{post_id}")
+    counted_before = UserCounters.objects.using("shard_0").get(user_id=ann.id).post_count
+
+    applied = settle()
+
+    events = OutboxEvent.objects.using("shard_0").order_by("id")
+    assert before.status_code == 404
+    assert counted_before == 0
+    assert applied == 3  # the upload's, the media's, then the publication's
+    assert [(e.kind, e.status) for e in events] == [
+        ("media.uploaded", OutboxStatus.DONE),
+        ("media.processed", OutboxStatus.DONE),
+        ("post.published", OutboxStatus.DONE),
+    ]
+    assert client_for(ben).get(f"/api/v1/posts/{post_id}").status_code == 200
+    assert UserCounters.objects.using("shard_0").get(user_id=ann.id).post_count == 1
+    assert settle() == 0  # applied once
 
 
 def test_unauthenticated_create_is_a_401(client_for):
