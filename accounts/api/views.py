@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.contrib.auth import logout as django_logout
 from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
@@ -71,7 +72,10 @@ class LogoutApi(APIView):
     def post(self, request):
         token = getattr(request, "auth_token", None)
         if token is not None:
-            auth.token_revoke(token=token)
+            auth.token_revoke(token=token)  # first: a revocation refused (503) ends nothing
+        # A browser client signs in with a session cookie, not a token: end that session too
+        # (its row is deleted, so a copy of the cookie stops working as well).
+        django_logout(request._request)
         return Response(status=204)
 
 

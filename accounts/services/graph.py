@@ -207,11 +207,44 @@ def follow_request_approve(*, target: User, requester_id: int) -> None:
         )
         if not approved:
             raise ApiError(404, "request_not_found", "No pending request from that user.")
-        outbox_enqueue(
-            partition_id=target.id,
-            kind=GraphEvent.FOLLOW_APPROVED,
-            payload={"follower_id": requester_id, "followee_id": target.id},
-        )
+        _follow_approved_enqueue(target.id, requester_id)
+
+
+def follow_requests_approve_all(*, target: User, batch_size: int = 500) -> int:
+    """Approve every request still pending to the target (it went public); returns how many.
+
+    Each batch locks and marks its rows in one statement, so a request withdrawn, approved or
+    denied meanwhile is skipped rather than an error, an overlapping call approves other rows
+    instead of the same ones twice, and calling again approves only what is still pending."""
+    using = alias_for_id(target.id)
+    approved = 0
+    while True:
+        with transaction.atomic(using=using):
+            with connections[using].cursor() as cursor:
+                cursor.execute(
+                    "UPDATE accounts_followrequest SET approved_at = %s WHERE id IN ("
+                    " SELECT id FROM accounts_followrequest"
+                    " WHERE target_id = %s AND approved_at IS NULL"
+                    " ORDER BY id LIMIT %s FOR UPDATE"
+                    ") RETURNING requester_id",
+                    [timezone.now(), target.id, batch_size],
+                )
+                requester_ids = [row[0] for row in cursor.fetchall()]
+            for requester_id in requester_ids:
+                _follow_approved_enqueue(target.id, requester_id)
+        approved += len(requester_ids)
+        # FOR UPDATE re-reads rows changed meanwhile and LIMIT then takes the next ones, so a
+        # short batch means nothing was left pending when it ran.
+        if len(requester_ids) < batch_size:
+            return approved
+
+
+def _follow_approved_enqueue(target_id: int, requester_id: int) -> None:
+    outbox_enqueue(
+        partition_id=target_id,
+        kind=GraphEvent.FOLLOW_APPROVED,
+        payload={"follower_id": requester_id, "followee_id": target_id},
+    )
 
 
 def follow_request_deny(*, target: User, requester_id: int) -> None:

@@ -7,12 +7,11 @@ from functools import partial
 
 from django.db import transaction
 
-from accounts.models import FollowRequest, User
+from accounts.models import User
 from accounts.selectors import AUTHOR_CARDS
-from accounts.services.graph import follow_request_approve
+from accounts.services.graph import follow_requests_approve_all
 from instagram.cache import cache_forget
 from instagram.dispatch import after_commit
-from instagram.sharding import alias_for_id
 
 EDITABLE = ("full_name", "bio", "is_private", "email")
 
@@ -24,18 +23,16 @@ def profile_update(*, user: User, **changes) -> User:
         raise TypeError(f"not editable: {sorted(unknown)}")
     if not changes:
         return user
-    went_public = user.is_private and changes.get("is_private") is False
     with transaction.atomic():
         for field, value in changes.items():
             setattr(user, field, value)
         user.save(update_fields=list(changes))  # only these: other fields may be stale
         user_cards_forget(user_ids=[user.id])
-    if went_public:
-        pending = FollowRequest.objects.using(alias_for_id(user.id)).filter(
-            target_id=user.id, approved_at__isnull=True
-        )
-        for requester_id in pending.values_list("requester_id", flat=True).iterator():
-            follow_request_approve(target=user, requester_id=requester_id)
+    if changes.get("is_private") is False:
+        # On another database, so after the commit above and not in it: also when the account
+        # was public already, so repeating the edit finishes approvals an earlier one left
+        # (a crash in between, or a request that raced the switch).
+        follow_requests_approve_all(target=user)
     return user
 
 

@@ -311,3 +311,29 @@ def test_session_login_works_for_the_browser_with_csrf(make_user):
     assert me.status_code == 200
     assert patch_without_csrf.status_code == 403
     assert patch_without_csrf.json()["error"]["code"] == "permission_denied"
+
+
+def test_logout_ends_a_browser_session_and_a_copy_of_its_cookie_stops_working(
+    make_user, client_for, settings, redis_client
+):
+    from django.contrib.sessions.models import Session
+    from django.test import Client
+
+    user = make_user("mona")
+    browser = Client()
+    browser.force_login(user)
+    cookie = browser.cookies[settings.SESSION_COOKIE_NAME].value
+    assert browser.get("/api/v1/accounts/me").status_code == 200
+
+    logout = browser.post("/api/v1/accounts/logout")
+    after = browser.get("/api/v1/accounts/me")
+    replay = Client()
+    replay.cookies[settings.SESSION_COOKIE_NAME] = cookie
+    replayed = replay.get("/api/v1/accounts/me")
+
+    assert logout.status_code == 204
+    assert (after.status_code, replayed.status_code) == (401, 401)
+    assert replayed.json()["error"]["code"] == "not_authenticated"
+    assert Session.objects.count() == 0
+    assert client_for(user).get("/api/v1/accounts/me").status_code == 200  # its token lives on
+    assert AuthToken.objects.filter(user=user).count() == 1

@@ -1,9 +1,18 @@
 import threading
+import time
 
 import pytest
-from django.db import connections
+from django.db import connections, transaction
 
-from accounts.models import Block, CloseFriend, Follower, Following, FollowRequest, UserCounters
+from accounts.models import (
+    Block,
+    CloseFriend,
+    Follower,
+    Following,
+    FollowRequest,
+    User,
+    UserCounters,
+)
 from accounts.selectors import (
     blocked_among,
     blocked_either_way,
@@ -135,6 +144,91 @@ def test_going_public_approves_pending_requests(make_user, client_for, settle, r
     assert response.json()["is_private"] is False
     assert is_following(ann.id, cat.id)
     assert _counts(cat) == (1, 0)
+
+
+def _blocking(using: str) -> int:
+    """How many other sessions wait on a lock this connection holds (pg_locks is live)."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_locks WHERE NOT granted"
+            " AND pg_backend_pid() = ANY(pg_blocking_pids(pid))"
+        )
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(databases=ALL, transaction=True)
+@pytest.mark.parametrize(("meanwhile", "followers"), [("withdrawn", 3), ("approved", 4)])
+def test_going_public_skips_a_request_handled_meanwhile_and_approves_the_rest(
+    make_user, client_for, settle, redis_client, meanwhile, followers
+):
+    from accounts.services.graph import follow_delete, follow_request_approve
+
+    cat = make_user("cat", shard="shard_1", private=True)
+    fans = [make_user(f"fan{n}", shard=f"shard_{n % 2}") for n in range(4)]
+    for fan in fans:
+        assert client_for(fan).post(f"/api/v1/users/{cat.id}/follow").json()["status"] == (
+            "requested"
+        )
+    quitter = fans[1]  # neither first nor last: the approvals must go on past it
+    handled, waited_on = threading.Event(), threading.Event()
+
+    def handle_and_commit_once_the_switch_waits_on_it():
+        try:
+            with transaction.atomic(using="shard_1"):
+                if meanwhile == "withdrawn":
+                    follow_delete(follower=quitter, followee_id=cat.id)
+                else:
+                    follow_request_approve(target=cat, requester_id=quitter.id)
+                handled.set()
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline:
+                    if _blocking("shard_1"):
+                        waited_on.set()
+                        break
+                    time.sleep(0.01)
+        finally:
+            connections.close_all()
+
+    other = threading.Thread(target=handle_and_commit_once_the_switch_waits_on_it)
+    other.start()
+    assert handled.wait(10)
+    response = client_for(cat).patch("/api/v1/accounts/me", {"is_private": False}, format="json")
+    other.join(timeout=30)
+    settle()
+
+    assert waited_on.is_set()  # the switch did overlap the change
+    assert response.status_code == 200
+    assert response.json()["is_private"] is False
+    expected = [fan for fan in fans if meanwhile == "approved" or fan is not quitter]
+    assert [fan.username for fan in fans if is_following(fan.id, cat.id)] == [
+        fan.username for fan in expected
+    ]
+    assert _counts(cat) == _rows(cat) == (followers, 0)
+    assert [_counts(fan) for fan in fans] == [_rows(fan) for fan in fans]
+    assert [_counts(fan)[1] for fan in fans] == [int(fan in expected) for fan in fans]
+    assert FollowRequest.objects.using("shard_1").filter(target_id=cat.id).count() == 0
+
+
+def test_repeating_the_switch_to_public_approves_what_an_earlier_one_left_pending(
+    make_user, client_for, settle, redis_client
+):
+    cat = make_user("cat", shard="shard_1", private=True)
+    ann = make_user("ann", shard="shard_0")
+    ben = make_user("ben", shard="shard_1")
+    client_for(ann).post(f"/api/v1/users/{cat.id}/follow")
+    client_for(ben).post(f"/api/v1/users/{cat.id}/follow")
+    # The first switch committed, then its approvals never ran (the process died in between).
+    User.objects.filter(pk=cat.pk).update(is_private=False)
+
+    response = client_for(cat).patch("/api/v1/accounts/me", {"is_private": False}, format="json")
+    settle()
+
+    assert response.status_code == 200
+    assert is_following(ann.id, cat.id) and is_following(ben.id, cat.id)
+    assert _counts(cat) == _rows(cat) == (2, 0)
+    assert _counts(ann) == _rows(ann) == (0, 1)
+    assert _counts(ben) == _rows(ben) == (0, 1)
+    assert FollowRequest.objects.using("shard_1").count() == 0
 
 
 def test_block_removes_follows_both_ways_and_pending_requests(
