@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import heapq
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import cast
 
 import orjson
@@ -332,20 +332,64 @@ def comments_render(viewer_id: int | None, comments: list[Comment]) -> list[dict
             .filter(comment_id__in=[c.id for c in comments], user_id=viewer_id)
             .values_list("comment_id", flat=True)
         )
-    shown = {
+    shown = comments_shown(comments, access)
+    return [_comment_body(c, access.authors[c.author_id], liked) for c in comments if c.id in shown]
+
+
+def comments_shown(comments: list[Comment], access: AuthorAccess) -> set[int]:
+    """The one rule for which comments (of a post the viewer may see) the viewer sees: those by
+    an active author with no block either way between them, and a reply only under a comment
+    shown too (a parent not among `comments` is taken as shown). Every path that acts on a
+    comment applies it through `comment_get_visible`, so what the list hides answers 404."""
+    by_author = {
         c.id for c in comments if c.author_id in access.authors and c.author_id not in access.hidden
     }
-    # A reply to a hidden comment is hidden with it.
-    return [
-        _comment_body(c, access.authors[c.author_id], liked)
+    given = {c.id for c in comments}
+    return {
+        c.id
         for c in comments
-        if c.id in shown
-        and (
-            c.parent_id is None
-            or c.parent_id in shown
-            or c.parent_id not in {x.id for x in comments}
-        )
-    ]
+        if c.id in by_author
+        and (c.parent_id is None or c.parent_id in by_author or c.parent_id not in given)
+    }
+
+
+@dataclass(frozen=True)
+class VisibleComment:
+    comment: Comment
+    post: Post
+
+
+def comment_get_visible(
+    *, viewer_id: int, comment_id: int, for_update: bool = False, deleting: bool = False
+) -> VisibleComment | None:
+    """The comment and its post if the viewer sees it in the comment list, else None.
+
+    `for_update` locks the comment (and its parent) in the caller's transaction. `deleting`: a
+    block does not hide a comment from its own author nor from the post's author, who may
+    still remove it (everyone else still sees it); one hidden from everyone stays a 404.
+    """
+    alias = alias_for_id(comment_id)
+    rows = Comment.objects.using(alias).filter(
+        Q(id=comment_id) | Q(id__in=Comment.objects.filter(id=comment_id).values("parent_id")),
+        deleted_at__isnull=True,
+    )
+    if for_update:
+        rows = rows.select_for_update()
+    thread = {c.id: c for c in rows}
+    comment = thread.get(comment_id)
+    if comment is None or (comment.parent_id is not None and comment.parent_id not in thread):
+        return None  # deleted, or under a deleted comment (which took its replies along)
+    post = Post.objects.using(alias).filter(id=comment.post_id).first()
+    if post is None:
+        return None
+    access = author_access(viewer_id, {post.author_id, *(c.author_id for c in thread.values())})
+    if not post_is_visible(post, access):
+        return None
+    if deleting and viewer_id in (comment.author_id, post.author_id):
+        access = replace(access, hidden=set())
+    if comment_id not in comments_shown(list(thread.values()), access):
+        return None
+    return VisibleComment(comment=comment, post=post)
 
 
 REPLIES_PER_COMMENT = 50

@@ -6,12 +6,11 @@ from django.db import connections, transaction
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.selectors import blocked_either_way
 from instagram.errors import ApiError
 from instagram.sharding import alias_for_id
 from posts.models import COMMENT_MAX, MAX_MENTIONS, Comment, PostMention
 from posts.parsing import mentions_in
-from posts.selectors import post_get_visible
+from posts.selectors import comment_get_visible, post_get_visible
 from posts.services.posts import mentions_resolve
 
 
@@ -38,15 +37,16 @@ def comment_create(
     using = alias_for_id(post_id)
     with transaction.atomic(using=using):
         if parent_id is not None:
+            # Locked, so it cannot be deleted (taking its replies) before this reply commits;
+            # one the author may not see is refused like a missing one.
             parent = (
-                Comment.objects.using(using)
-                .select_for_update()
-                .filter(id=parent_id, post_id=post_id, deleted_at__isnull=True)
-                .first()
+                comment_get_visible(viewer_id=author.id, comment_id=parent_id, for_update=True)
+                if alias_for_id(parent_id) == using
+                else None
             )
-            if parent is None or blocked_either_way(author.id, parent.author_id):
+            if parent is None or parent.comment.post_id != post_id:
                 raise ApiError(400, "invalid_parent", "Reply to a comment on this post.")
-            if parent.parent_id is not None:
+            if parent.comment.parent_id is not None:
                 raise ApiError(400, "invalid_parent", "Replies go one level deep.")
         comment = Comment.objects.using(using).create(
             post_id=post_id, author_id=author.id, parent_id=parent_id, text=text
@@ -62,22 +62,17 @@ def comment_create(
 
 
 def comment_delete(*, user: User, comment_id: int) -> None:
-    """By the comment's author or the post's author; a deleted comment takes its replies."""
-    from posts.models import Post
+    """By the comment's author or the post's author; a deleted comment takes its replies.
 
-    using = alias_for_id(comment_id)
-    comment = Comment.objects.using(using).filter(id=comment_id, deleted_at__isnull=True).first()
-    post = Post.objects.using(using).filter(id=comment.post_id).first() if comment else None
-    if (
-        comment is None
-        or post is None
-        or post_get_visible(viewer_id=user.id, post_id=comment.post_id) is None
-    ):
+    One the user may not see answers 404 like a missing one (no sign it exists), even to the
+    post's author when the list hides it from everyone (a deactivated author)."""
+    found = comment_get_visible(viewer_id=user.id, comment_id=comment_id, deleting=True)
+    if found is None:
         raise ApiError(404, "not_found", "Comment not found.")
-    if user.id not in (comment.author_id, post.author_id):
-        if blocked_either_way(user.id, comment.author_id):  # hidden from them: no sign it exists
-            raise ApiError(404, "not_found", "Comment not found.")
+    comment = found.comment
+    if user.id not in (comment.author_id, found.post.author_id):
         raise ApiError(403, "permission_denied", "Only the comment's or the post's author can.")
+    using = alias_for_id(comment_id)
     with transaction.atomic(using=using):
         now = timezone.now()
         removed = (

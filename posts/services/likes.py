@@ -9,12 +9,11 @@ from typing import Any
 from django.db import connections, transaction
 
 from accounts.models import User
-from accounts.selectors import blocked_either_way
 from instagram.errors import ApiError
 from instagram.outbox import outbox_enqueue, outbox_handler
 from instagram.sharding import alias_for_id
 from posts.models import Comment, CommentLike, Like, LikedPost
-from posts.selectors import post_get_visible
+from posts.selectors import comment_get_visible, post_get_visible
 
 
 class LikeEvent(StrEnum):
@@ -110,18 +109,10 @@ def liked_post_sync(payload: dict) -> None:
 
 
 def _visible_comment_or_404(user: User, comment_id: int) -> Comment:
-    comment = (
-        Comment.objects.using(alias_for_id(comment_id))
-        .filter(id=comment_id, deleted_at__isnull=True)
-        .first()
-    )
-    if (
-        comment is None
-        or post_get_visible(viewer_id=user.id, post_id=comment.post_id) is None
-        or blocked_either_way(user.id, comment.author_id)
-    ):
+    found = comment_get_visible(viewer_id=user.id, comment_id=comment_id)
+    if found is None:
         raise ApiError(404, "not_found", "Comment not found.")
-    return comment
+    return found.comment
 
 
 def comment_like(*, user: User, comment_id: int) -> LikeState:
