@@ -42,11 +42,19 @@ def profile_picture_set(*, user: User, file) -> User:
     from media.services import media_release, profile_picture_create
 
     media = profile_picture_create(user=user, file=file)
-    previous = user.profile_pic_media_id
-    user.profile_pic_media_id = media.id
-    user.profile_pic_url = media_urls(media)["320"]
-    user.save(update_fields=["profile_pic_media_id", "profile_pic_url"])
-    user_cards_forget(user_ids=[user.id])
+    with transaction.atomic(using="default"):
+        # The picture replaced is the one in the row now, read under its lock: with two uploads
+        # at once, the second releases the first's (not the one both saw before), so neither
+        # stays attached for good.
+        previous = (
+            User.objects.select_for_update()
+            .values_list("profile_pic_media_id", flat=True)
+            .get(pk=user.pk)
+        )
+        user.profile_pic_media_id = media.id
+        user.profile_pic_url = media_urls(media)["320"]
+        user.save(update_fields=["profile_pic_media_id", "profile_pic_url"])
+        user_cards_forget(user_ids=[user.id])
     if previous and previous != media.id:
         media_release(uploader_id=user.id, media_ids=[previous])
     return user

@@ -1,4 +1,5 @@
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 
 from accounts.models import User
 
@@ -153,6 +154,38 @@ def test_profile_picture_upload_renders_squares_and_replaces_the_old_one(
     assert Image.open(tmp_path / current.storage_prefix / "150_square.jpg").size == (150, 150)
     old = [m for m in rows.values() if m.id != current.id]
     assert len(old) == 1 and old[0].expires_at is not None
+
+
+def test_two_profile_pictures_at_once_leave_only_the_last_attached(
+    make_user, settings, tmp_path, redis_client
+):
+    """Both requests loaded the user before either saved (a double tap): the second still
+    releases the picture the first set, not the one both saw."""
+    import io
+
+    from PIL import Image
+
+    from accounts.services.profile import profile_picture_set
+    from media.models import Media
+
+    settings.MEDIA_ROOT = tmp_path
+    ann = make_user("ann")
+
+    def picture(colour):
+        buffer = io.BytesIO()
+        Image.new("RGB", (500, 400), colour).save(buffer, "PNG")
+        return SimpleUploadedFile("me.png", buffer.getvalue(), content_type="image/png")
+
+    first_request, second_request = User.objects.get(pk=ann.pk), User.objects.get(pk=ann.pk)
+    profile_picture_set(user=first_request, file=picture((200, 10, 10)))
+    profile_picture_set(user=second_request, file=picture((10, 200, 10)))
+
+    ann.refresh_from_db()
+    rows = Media.objects.using("shard_0").filter(uploader_id=ann.id).order_by("id")
+    assert [(m.id == ann.profile_pic_media_id, m.attached_at is None) for m in rows] == [
+        (False, True),
+        (True, False),
+    ]
 
 
 @pytest.mark.parametrize(
