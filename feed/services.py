@@ -80,9 +80,22 @@ def _regular_followees(user_id: int) -> list[int]:
 
 
 def celebrity_rebuild(*, author_id: int) -> list[int]:
+    """A celebrity's list from the database, newest first. A post published while it is read
+    finds no list to join (see `timelines.celebrity_add`), so those published since shortly
+    before the rebuild began are read again once the list exists, and added."""
+    started = timezone.now()
     post_ids = recent_post_ids([author_id], limit=settings.FEED_CELEBRITY_POSTS)
     timelines.celebrity_replace(author_id, post_ids)
-    return post_ids
+    known = set(post_ids)
+    late = recent_post_ids(
+        [author_id],
+        limit=settings.FEED_CELEBRITY_POSTS,
+        published_since=started - REBUILD_OVERLAP,
+    )
+    for post_id in late:
+        if post_id not in known:
+            timelines.celebrity_add(author_id, post_id)
+    return sorted(known.union(late), reverse=True)[: settings.FEED_CELEBRITY_POSTS]
 
 
 # The post, its author's follower count and the first batch of followers in one round trip.
@@ -120,7 +133,10 @@ def post_fanout(*, post_id: int) -> int:
     if found is None:
         return 0
     author_id, follower_count, batch, last_id = found
-    if follower_count >= settings.FEED_FANOUT_THRESHOLD:
+    # Once a celebrity, always merged at read (until Redis loses the set and
+    # `celebrities_rebuild` registers accounts by their count again): rebuilt timelines and new
+    # follows skip the account's posts, so fanning out a later one would leave it out of them.
+    if follower_count >= settings.FEED_FANOUT_THRESHOLD or timelines.is_celebrity(author_id):
         timelines.celebrity_add(author_id, post_id)
         return 0
     written = 0

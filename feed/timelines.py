@@ -174,13 +174,32 @@ def timeline_read(
     return ([int(m) for m in members] if built else None), celebrities
 
 
-def celebrity_add(author_id: int, post_id: int) -> None:
+# Add a post to a celebrity's list if the list exists (is complete), keeping its newest ARGV[1]
+# posts; returns whether it did. A list made here would hold only this post, and readers take a
+# list that exists for the whole: the older posts would vanish from every feed rebuilt since.
+_CELEBRITY_ADD_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return 0
+end
+redis.call('ZADD', KEYS[1], 0, ARGV[2])
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -tonumber(ARGV[1]) - 1)
+return 1
+"""
+
+
+def celebrity_add(author_id: int, post_id: int) -> bool:
+    """Mark the account a celebrity and add its new post to its list, where the list exists;
+    a missing one is rebuilt from the database by the next read that needs it, this post
+    included. Returns whether the list was written."""
     client = get_redis()
-    pipe = client.pipeline(transaction=False)
-    pipe.sadd(CELEBRITIES, str(author_id))
-    pipe.zadd(celebrity_key(author_id), entries([post_id]))
-    pipe.zremrangebyrank(celebrity_key(author_id), 0, -settings.FEED_CELEBRITY_POSTS - 1)
-    pipe.execute()
+    client.sadd(CELEBRITIES, str(author_id))
+    add = client.register_script(_CELEBRITY_ADD_LUA)  # one key: its own slot on a cluster
+    args = [settings.FEED_CELEBRITY_POSTS, member(post_id)]
+    return bool(add(keys=[celebrity_key(author_id)], args=args))
+
+
+def is_celebrity(user_id: int) -> bool:
+    return bool(get_redis().sismember(CELEBRITIES, str(user_id)))
 
 
 def celebrity_replace(author_id: int, post_ids: list[int]) -> None:

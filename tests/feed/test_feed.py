@@ -366,15 +366,71 @@ def test_a_post_in_both_the_timeline_and_a_celebrity_list_is_shown_once(
     settings.FEED_FANOUT_THRESHOLD = 1
     newer = publish(author, "after")
     assert post_fanout(post_id=newer) == 0
-    timelines.celebrity_add(author.id, older)  # its list holds the older post too
+    no_list_yet = timelines.celebrity_posts([author.id], before_id=None, count=10)
     assert _timeline(viewer) == [older]
 
     body = _feed(client_for(viewer))
 
+    assert no_list_yet == {author.id: None}  # the first read builds it whole
+    assert timelines.celebrity_posts([author.id], before_id=None, count=10) == {
+        author.id: [newer, older]  # so its list holds the older post too
+    }
     assert [(int(p["post_id"]), p["caption"]) for p in body["posts"]] == [
         (newer, "after"),
         (older, "before"),
     ]
+
+
+def test_an_account_that_crosses_the_threshold_keeps_its_older_posts_in_new_feeds(
+    make_user, follow, publish, client_for, settings, redis_client
+):
+    """Its first post as a celebrity finds no list: it must not make one of that post alone,
+    which readers would take for the whole (a rebuilt timeline leaves celebrities out)."""
+    fan = make_user("fan", shard="shard_0")
+    author = make_user("author", shard="shard_1")
+    follow(fan, author)
+    _feed(client_for(fan))
+    older = [publish(author, f"before {n}") for n in range(2)]
+    assert [post_fanout(post_id=p) for p in older] == [1, 1]
+    settings.FEED_FANOUT_THRESHOLD = 1
+    newer = publish(author, "after")
+    fanned = post_fanout(post_id=newer)
+    newcomer = make_user("newcomer", shard="shard_0")
+    follow(newcomer, author)
+
+    body = _feed(client_for(newcomer))
+
+    assert fanned == 0
+    assert _ids(body) == [newer, *reversed(older)]
+    assert _ids(_feed(client_for(fan))) == [newer, *reversed(older)]
+
+
+def test_an_account_that_falls_below_the_threshold_stays_merged_at_read(
+    make_user, follow, publish, client_for, settings, redis_client
+):
+    """Rebuilt timelines and new follows leave a celebrity's posts out: a later post fanned out
+    instead of listed would be missing from them."""
+    fan = make_user("fan", shard="shard_0")
+    author = make_user("author", shard="shard_1")
+    follow(fan, author)
+    settings.FEED_FANOUT_THRESHOLD = 1
+    first = publish(author, "as a celebrity")
+    post_fanout(post_id=first)
+    assert _ids(_feed(client_for(fan))) == [first]
+    settings.FEED_FANOUT_THRESHOLD = 10
+    second = publish(author, "below the threshold")
+    fanned = post_fanout(post_id=second)
+    newcomer = make_user("newcomer", shard="shard_0")
+    follow(newcomer, author)
+
+    body = _feed(client_for(newcomer))
+
+    assert fanned == 0
+    assert timelines.celebrity_posts([author.id], before_id=None, count=10) == {
+        author.id: [second, first]
+    }
+    assert _ids(body) == [second, first]
+    assert _ids(_feed(client_for(fan))) == [second, first]
 
 
 def test_ranked_feed_orders_by_score_and_pages_stably(
