@@ -1,8 +1,9 @@
 """What other apps' events mean for timelines: each schedules a Celery task (a change of
 followings also marks the follower's followee hint changed, at once).
 
-Hooks run through `instagram.dispatch.after_commit`, which logs a failure (the broker is
-down) instead of raising it; timelines then catch up on read (rebuild) and reads filter anyway.
+Hooks run after commit through the outbox: one that fails (the broker is down) is run again by
+the outbox sweep, so a live timeline is never left without a post or a follow's merge. Reads
+filter against the graph anyway, so a late removal never shows what it removes.
 """
 
 from __future__ import annotations

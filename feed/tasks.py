@@ -4,13 +4,15 @@ from redis.exceptions import RedisError
 
 from feed import services
 
-# Redis or a database unreachable for a moment: every feed task is idempotent, so it runs again
-# (with backoff) rather than leaving timelines without its change.
+# Redis or a database unreachable: every feed task is idempotent, so it runs again with backoff
+# (doubling up to 10 minutes, jittered) for hours, rather than leaving live timelines without
+# its change for good after a short outage (nothing else would bring a live timeline up to date).
 _RETRY = {
     "ignore_result": True,
     "autoretry_for": (RedisError, OperationalError),
     "retry_backoff": True,
-    "max_retries": 5,
+    "retry_backoff_max": 600,
+    "max_retries": 40,
 }
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-from functools import partial
 
 from django.conf import settings
 from django.db import connections, transaction
@@ -26,7 +25,6 @@ from accounts.models import (
     UserCounters,
 )
 from accounts.selectors import blocked_either_way, user_get_active
-from instagram.dispatch import after_commit
 from instagram.errors import ApiError
 from instagram.outbox import outbox_enqueue, outbox_handler
 from instagram.ratelimit import rate_limit_enforce
@@ -37,6 +35,8 @@ class GraphEvent(StrEnum):
     FOLLOW_SYNC = "graph.follow_sync"
     FOLLOW_APPROVED = "graph.follow_approved"
     BLOCK_APPLIED = "graph.block_applied"
+    FOLLOW_STARTED = "graph.follow_started"  # tell the hooks (timelines merge the posts)
+    FOLLOW_ENDED = "graph.follow_ended"  # tell the hooks (timelines drop the posts)
 
 
 class FollowStatus(StrEnum):
@@ -44,7 +44,8 @@ class FollowStatus(StrEnum):
     REQUESTED = "requested"
 
 
-# Hooks other apps register (the feed merges or drops timelines); called after commit.
+# Hooks other apps register (the feed merges or drops timelines); called after commit, through
+# the outbox (so at least once: they must be idempotent).
 follow_started_hooks: list = []
 follow_ended_hooks: list = []
 
@@ -93,9 +94,28 @@ def _insert_edge(
         return cursor.fetchone() is not None
 
 
-def _run_hooks(hooks: list, follower_id: int, followee_id: int, using: str) -> None:
-    for hook in hooks:
-        after_commit(partial(hook, follower_id=follower_id, followee_id=followee_id), using=using)
+def _hooks_tell(kind: GraphEvent, follower_id: int, followee_id: int) -> None:
+    """Tell the hooks after commit, through the outbox (in the open transaction on the
+    follower's shard; applied by this process at once): a process that dies after the commit,
+    or a broker that is down, delays them and never loses them."""
+    outbox_enqueue(
+        partition_id=follower_id,
+        kind=kind,
+        payload={"follower_id": follower_id, "followee_id": followee_id},
+        apply_here=True,
+    )
+
+
+@outbox_handler(GraphEvent.FOLLOW_STARTED)
+def _follow_started_apply(payload: dict) -> None:
+    for hook in follow_started_hooks:
+        hook(follower_id=payload["follower_id"], followee_id=payload["followee_id"])
+
+
+@outbox_handler(GraphEvent.FOLLOW_ENDED)
+def _follow_ended_apply(payload: dict) -> None:
+    for hook in follow_ended_hooks:
+        hook(follower_id=payload["follower_id"], followee_id=payload["followee_id"])
 
 
 def _following_add(follower_id: int, followee_id: int) -> bool:
@@ -123,7 +143,7 @@ def _following_add(follower_id: int, followee_id: int) -> bool:
             kind=GraphEvent.FOLLOW_SYNC,
             payload={"follower_id": follower_id, "followee_id": followee_id},
         )
-        _run_hooks(follow_started_hooks, follower_id, followee_id, using)
+        _hooks_tell(GraphEvent.FOLLOW_STARTED, follower_id, followee_id)
     return True
 
 
@@ -144,7 +164,7 @@ def _following_remove(follower_id: int, followee_id: int) -> bool:
             kind=GraphEvent.FOLLOW_SYNC,
             payload={"follower_id": follower_id, "followee_id": followee_id},
         )
-        _run_hooks(follow_ended_hooks, follower_id, followee_id, using)
+        _hooks_tell(GraphEvent.FOLLOW_ENDED, follower_id, followee_id)
     return True
 
 
@@ -357,7 +377,7 @@ def apply_follow_approved(payload: dict) -> None:
             if _insert_edge(using, "accounts_following", ("follower_id", "followee_id"),
                             (follower_id, followee_id)):  # fmt: skip
                 _counter_add(using, follower_id, "following_count", 1)
-                _run_hooks(follow_started_hooks, follower_id, followee_id, using)
+                _hooks_tell(GraphEvent.FOLLOW_STARTED, follower_id, followee_id)
     follow_edge_sync(follower_id=follower_id, followee_id=followee_id)
     marker.delete()
 
@@ -380,7 +400,7 @@ def apply_block(payload: dict) -> None:
         )
         if deleted:
             _counter_add(using, blocked_id, "following_count", -1)
-            _run_hooks(follow_ended_hooks, blocked_id, blocker_id, using)
+            _hooks_tell(GraphEvent.FOLLOW_ENDED, blocked_id, blocker_id)
     follow_edge_sync(follower_id=blocked_id, followee_id=blocker_id)
 
 

@@ -67,7 +67,10 @@ def test_follow_is_idempotent(pair, client_for, settle, redis_client):
 
     assert first.json() == second.json() == {"status": "following"}
     assert _counts(ben) == _rows(ben) == (1, 0)
-    assert OutboxEvent.objects.using("shard_0").count() == 1
+    assert sorted(OutboxEvent.objects.using("shard_0").values_list("kind", flat=True)) == [
+        "graph.follow_started",  # tell the hooks (timelines)
+        "graph.follow_sync",
+    ]
 
 
 def test_follow_private_account_creates_a_request_until_approved(
@@ -387,7 +390,7 @@ def test_crash_between_the_two_sides_is_repaired_by_the_sweep(
     assert _rows(ben) == (0, 0)
     applied = settle()
 
-    assert applied == 1
+    assert applied == 2  # the followers copy, and the hooks told (timelines)
     assert _counts(ben) == _rows(ben) == (1, 0)
     assert _counts(ann) == _rows(ann) == (0, 1)
 

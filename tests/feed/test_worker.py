@@ -87,3 +87,49 @@ def test_a_post_made_while_the_broker_is_down_is_fanned_out_once_it_is_back(
     assert get_redis().zrange(key, 0, -1) == [timelines.SENTINEL.encode(), b"%019d" % post_id]
     feed = client_for(fan).get("/api/v1/feed").json()
     assert [int(p["post_id"]) for p in feed["posts"]] == [post_id]
+
+
+@pytest.mark.django_db(databases=ALL, transaction=True)
+def test_a_follow_made_while_the_broker_is_down_is_merged_once_it_is_back(
+    make_user, client_for, media_for, settle, redis_client, monkeypatch
+):
+    """The followee's recent posts join the follower's live timeline when the broker returns:
+    the merge waits in the outbox, not in a lost message."""
+    from celery.contrib.testing.worker import start_worker
+    from kombu.exceptions import OperationalError
+
+    from feed.tasks import follow_merge_task
+
+    def broker_down(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to the broker. Connection refused.")
+
+    author = make_user("author", shard="shard_1")
+    fan = make_user("fan", shard="shard_0")
+    with start_worker(
+        celery_app, pool="solo", perform_ping_check=False, queues=["fanout"], shutdown_timeout=30
+    ):
+        media_ids = [str(i) for i in media_for(author, 1)]
+        post_id = int(
+            client_for(author)
+            .post("/api/v1/posts", {"media_ids": media_ids}, format="json")
+            .json()["post_id"]
+        )
+        assert client_for(fan).get("/api/v1/feed").json()["posts"] == []  # builds the timeline
+        with monkeypatch.context() as patched:
+            patched.setattr(follow_merge_task, "apply_async", broker_down)
+            followed = client_for(fan).post(f"/api/v1/users/{author.id}/follow")
+        event = OutboxEvent.objects.using("shard_0").get(kind="graph.follow_started")
+        waiting = (event.status, event.attempts)
+        key = timelines.timeline_key(fan.id)
+        before = get_redis().zrange(key, 0, -1)
+        settle()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and get_redis().zcard(key) < 2:
+            time.sleep(0.1)
+
+    event.refresh_from_db()
+    assert followed.json() == {"status": "following"}
+    assert waiting == (OutboxStatus.PENDING, 1)
+    assert before == [timelines.SENTINEL.encode()]
+    assert (event.status, event.attempts) == (OutboxStatus.DONE, 2)
+    assert get_redis().zrange(key, 0, -1) == [timelines.SENTINEL.encode(), b"%019d" % post_id]
