@@ -1,23 +1,104 @@
+from django.conf import settings
 from django.contrib import admin
+from django.contrib.admin import forms as admin_forms
+from django.contrib.auth import authenticate
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminPasswordChangeForm
+from django.contrib.auth.views import PasswordChangeView
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.urls import reverse
 
 from accounts.models import Block, CloseFriend, Follower, Following, FollowRequest, User
-from accounts.services.auth import user_tokens_delete, user_tokens_forget, user_tokens_mark_revoked
+from accounts.services.auth import (
+    LOGIN_WINDOW,
+    login_failures_key,
+    normalize_username,
+    user_tokens_delete,
+    user_tokens_forget,
+    user_tokens_mark_revoked,
+)
+from accounts.services.graph import follow_requests_approve_all
 from accounts.services.profile import user_cards_forget
-from instagram.admin import RefusedWhileUnavailable, ShardedModelAdmin
+from instagram.admin import RefusedWhileUnavailable, ShardedModelAdmin, refused_while_unavailable
+from instagram.api import client_ip
+from instagram.dispatch import after_commit
+from instagram.errors import ApiError
+from instagram.ratelimit import rate_limit_enforce, rate_limit_hit, rate_limit_refuse_if_over
+
+
+def _password_save_signing_out(save, commit: bool):
+    """A new password set in the admin also signs its user out everywhere: their tokens are
+    deleted and marked revoked, as a password change through the API does."""
+    with transaction.atomic(using="default"):
+        user = save(commit=commit)
+        user_tokens_delete(user_ids=[user.pk])
+    return user
 
 
 class PasswordSetForm(AdminPasswordChangeForm):
-    """An admin's new password for a user also signs the user out everywhere: their tokens are
-    deleted and marked revoked, as a password change through the API does."""
+    """An admin's new password for a user (the user's "Change password" form)."""
 
     def save(self, commit: bool = True):
-        with transaction.atomic(using="default"):
-            user = super().save(commit=commit)
-            user_tokens_delete(user_ids=[user.pk])
-        return user
+        return _password_save_signing_out(super().save, commit)
+
+
+class OwnPasswordChangeForm(admin_forms.AdminPasswordChangeForm):
+    """A staff user's own new password (the admin site's "Change password" page)."""
+
+    def save(self, commit: bool = True):
+        return _password_save_signing_out(super().save, commit)
+
+
+def admin_password_change(request):
+    """The admin site's own "Change password" page: AdminSite.password_change with the form
+    above (Django takes no other form there, so instagram/urls.py routes the page here), and a
+    revocation Redis cannot record said on the page, as on the user pages."""
+    request.current_app = admin.site.name
+    view = PasswordChangeView.as_view(
+        form_class=OwnPasswordChangeForm,
+        success_url=reverse("admin:password_change_done", current_app=admin.site.name),
+        extra_context=admin.site.each_context(request),
+    )
+    return refused_while_unavailable(request, view)
+
+
+class AdminLoginForm(admin_forms.AdminAuthenticationForm):
+    """The admin's login under the API's login limits, on the same budgets (the keys of
+    `user_login`): every attempt counts against its address, a wrong password against its
+    account, and past either limit the password is not checked at all."""
+
+    def clean(self):
+        username = self.cleaned_data.get("username")
+        password = self.cleaned_data.get("password")
+        if username is None or not password:
+            return self.cleaned_data
+        name = normalize_username(username)[:150]
+        account_key = login_failures_key(name)
+        try:
+            rate_limit_enforce(
+                name=f"login:ip:{client_ip(self.request)}",
+                limit=settings.LOGIN_ATTEMPTS_PER_IP,
+                window=LOGIN_WINDOW,
+                message="Too many login attempts from this address; try again later.",
+            )
+            rate_limit_refuse_if_over(
+                name=account_key,
+                limit=settings.LOGIN_FAILURES_PER_ACCOUNT,
+                window=LOGIN_WINDOW,
+                message="Too many failed logins for this account; try again later.",
+            )
+        except ApiError as error:
+            raise ValidationError(str(error.detail), code="rate_limited") from None
+        self.user_cache = authenticate(self.request, username=name, password=password)
+        if self.user_cache is None:
+            rate_limit_hit(name=account_key, window=LOGIN_WINDOW)
+            raise self.get_invalid_login_error()
+        self.confirm_login_allowed(self.user_cache)
+        return self.cleaned_data
+
+
+admin.site.login_form = AdminLoginForm
 
 
 @admin.register(User)
@@ -48,6 +129,11 @@ class UserAdmin(RefusedWhileUnavailable, DjangoUserAdmin):
             user_tokens_forget(user_ids=[obj.pk])
         else:
             user_tokens_mark_revoked(user_ids=[obj.pk])
+        if change and not obj.is_private:
+            # Going public approves every pending request, as profile_update does: on the
+            # shards, so once the row commits, and on any save of a public account, so saving
+            # it again finishes what an earlier save left.
+            after_commit(lambda: follow_requests_approve_all(target=obj), using="default")
 
     def delete_model(self, request, obj):
         user_tokens_mark_revoked(user_ids=[obj.pk])
@@ -80,34 +166,66 @@ class UserAdmin(RefusedWhileUnavailable, DjangoUserAdmin):
 
     @admin.action(description="Reactivate")
     def reactivate(self, request, queryset):
+        # Read first: on a list filtered to inactive accounts, the queryset is empty after.
+        user_ids = list(queryset.values_list("pk", flat=True))
         self._update(queryset, is_active=True)
-        user_tokens_forget(user_ids=list(queryset.values_list("pk", flat=True)))
+        user_tokens_forget(user_ids=user_ids)
+
+
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS", "TRACE")
+
+
+class GraphRowAdmin(ShardedModelAdmin):
+    """Graph rows are for looking at: a row added, edited or deleted here would skip the
+    services that keep both copies, the counts, fan-out and blocks in step, so graph changes go
+    through the API or the services."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    # A submitted form is refused before the stock views open their transaction, which they
+    # open on the model's database: a sharded model has none, so that would be a server error.
+    def changeform_view(self, request, *args, **kwargs):
+        if request.method not in SAFE_METHODS:
+            raise PermissionDenied
+        return super().changeform_view(request, *args, **kwargs)
+
+    def delete_view(self, request, *args, **kwargs):
+        if request.method not in SAFE_METHODS:
+            raise PermissionDenied
+        return super().delete_view(request, *args, **kwargs)
 
 
 @admin.register(Following)
-class FollowingAdmin(ShardedModelAdmin):
+class FollowingAdmin(GraphRowAdmin):
     list_display = ("id", "follower_id", "followee_id", "created_at")
     search_fields = ("=follower_id", "=followee_id")
 
 
 @admin.register(Follower)
-class FollowerAdmin(ShardedModelAdmin):
+class FollowerAdmin(GraphRowAdmin):
     list_display = ("id", "followee_id", "follower_id", "created_at")
     search_fields = ("=followee_id", "=follower_id")
 
 
 @admin.register(FollowRequest)
-class FollowRequestAdmin(ShardedModelAdmin):
+class FollowRequestAdmin(GraphRowAdmin):
     list_display = ("id", "target_id", "requester_id", "created_at")
     search_fields = ("=target_id", "=requester_id")
 
 
 @admin.register(Block)
-class BlockAdmin(ShardedModelAdmin):
+class BlockAdmin(GraphRowAdmin):
     list_display = ("id", "blocker_id", "blocked_id", "created_at")
     search_fields = ("=blocker_id", "=blocked_id")
 
 
 @admin.register(CloseFriend)
-class CloseFriendAdmin(ShardedModelAdmin):
+class CloseFriendAdmin(GraphRowAdmin):
     list_display = ("id", "owner_id", "friend_id", "created_at")

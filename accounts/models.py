@@ -20,6 +20,10 @@ from instagram.ids import ShardedIDField
 from instagram.sharding import ShardedModel, alias_for_id
 
 USERNAME_RE = re.compile(r"^[a-z0-9._]{1,30}$")
+# Refused (as on Instagram): an all-digit username would read as a user ID in
+# `/users/{username_or_id}`.
+USERNAME_ALL_DIGITS_RE = re.compile(r"^[0-9]+$")
+USERNAME_ALL_DIGITS_MESSAGE = "Usernames cannot be only digits."
 RESERVED_USERNAMES = frozenset(
     {
         "about", "accounts", "admin", "administrator", "api", "app", "direct", "explore",
@@ -38,7 +42,10 @@ class User(AbstractUser):
     username = models.CharField(
         max_length=30,
         unique=True,
-        validators=[RegexValidator(USERNAME_RE, "1-30 characters of a-z, 0-9, '.' and '_'.")],
+        validators=[
+            RegexValidator(USERNAME_RE, "1-30 characters of a-z, 0-9, '.' and '_'."),
+            RegexValidator(USERNAME_ALL_DIGITS_RE, USERNAME_ALL_DIGITS_MESSAGE, inverse_match=True),
+        ],
         error_messages={"unique": "That username is taken."},
     )
     email = models.EmailField(max_length=254, blank=True)

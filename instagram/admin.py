@@ -9,25 +9,30 @@ from instagram.errors import ApiError
 from instagram.models import OutboxEvent, OutboxStatus
 from instagram.sharding import alias_for_id, shard_aliases
 
+UNAVAILABLE_MESSAGE = (
+    "Sign-outs cannot be recorded while Redis is unreachable, so nothing was changed. "
+    "Try again shortly."
+)
 
-class RefusedWhileUnavailable(admin.ModelAdmin):
+
+def refused_while_unavailable(request, view, *args, **kwargs):
     """For admin views whose changes revoke tokens: a revocation that cannot be recorded in
     Redis refuses the change whole (503 in the API), and their transaction rolls back. Here the
     admin says so and sends the operator back to the page, instead of a server error."""
+    try:
+        return view(request, *args, **kwargs)
+    except ApiError as error:
+        if error.status_code != 503:
+            raise
+        messages.error(request, UNAVAILABLE_MESSAGE)
+        return HttpResponseRedirect(request.path)
 
-    unavailable_message = (
-        "Sign-outs cannot be recorded while Redis is unreachable, so nothing was changed. "
-        "Try again shortly."
-    )
+
+class RefusedWhileUnavailable(admin.ModelAdmin):
+    """A model admin whose change, list and delete views are `refused_while_unavailable`."""
 
     def refused_while_unavailable(self, request, view, *args, **kwargs):
-        try:
-            return view(request, *args, **kwargs)
-        except ApiError as error:
-            if error.status_code != 503:
-                raise
-            self.message_user(request, self.unavailable_message, messages.ERROR)
-            return HttpResponseRedirect(request.path)
+        return refused_while_unavailable(request, view, *args, **kwargs)
 
     def changeform_view(self, request, *args, **kwargs):
         view = super().changeform_view

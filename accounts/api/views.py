@@ -84,7 +84,7 @@ class PasswordChangeApi(APIView):
 
     @extend_schema(
         request=s.PasswordChangeInputSerializer,
-        responses={200: s.TokenSerializer, **error_responses(400, 401, 503)},
+        responses={200: s.TokenSerializer, **error_responses(400, 401, 429, 503)},
     )
     def post(self, request):
         data = s.PasswordChangeInputSerializer(data=request.data)

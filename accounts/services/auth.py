@@ -16,7 +16,15 @@ from django.db import IntegrityError, connections, transaction
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from accounts.models import RESERVED_USERNAMES, USERNAME_RE, AuthToken, User, UserCounters
+from accounts.models import (
+    RESERVED_USERNAMES,
+    USERNAME_ALL_DIGITS_MESSAGE,
+    USERNAME_ALL_DIGITS_RE,
+    USERNAME_RE,
+    AuthToken,
+    User,
+    UserCounters,
+)
 from instagram.dispatch import after_commit
 from instagram.errors import ApiError
 from instagram.ratelimit import (
@@ -51,6 +59,8 @@ def username_validate(username: str) -> str:
         raise ApiError(
             400, "invalid_username", "Usernames are 1-30 characters of a-z, 0-9, '.' and '_'."
         )
+    if USERNAME_ALL_DIGITS_RE.match(name):
+        raise ApiError(400, "invalid_username", USERNAME_ALL_DIGITS_MESSAGE)
     if name in RESERVED_USERNAMES:
         raise ApiError(400, "username_reserved", "That username is reserved.")
     return name
@@ -113,6 +123,11 @@ def user_register(
     return issued
 
 
+def login_failures_key(username: str) -> str:
+    """The limit on wrong passwords for one account, whether given to log in or to change it."""
+    return f"login:user:{username}"
+
+
 def user_login(*, username: str, password: str, client_ip: str, device: str = "") -> IssuedToken:
     """Bearer token for valid credentials; 401 otherwise, 429 past the per-account/IP limits.
 
@@ -120,7 +135,7 @@ def user_login(*, username: str, password: str, client_ip: str, device: str = ""
     same time whether or not the account exists.
     """
     name = normalize_username(username)[:150]
-    account_key = f"login:user:{name}"
+    account_key = login_failures_key(name)
     rate_limit_enforce(
         name=f"login:ip:{client_ip}",
         limit=settings.LOGIN_ATTEMPTS_PER_IP,
@@ -137,7 +152,25 @@ def user_login(*, username: str, password: str, client_ip: str, device: str = ""
     if user is None:
         rate_limit_hit(name=account_key, window=LOGIN_WINDOW)
         raise ApiError(401, "invalid_credentials", "Wrong username or password.")
-    return token_issue(user=user, device=device)
+    return _login_token_issue(user=user, device=device)
+
+
+def _login_token_issue(*, user: User, device: str) -> IssuedToken:
+    """The login's token, unless the password it checked or the account's status changed since.
+
+    Under a share lock on the user row, taken with the insert in one transaction: a password
+    change or a deactivation (an UPDATE of the row) either waits for this token and then deletes
+    or refuses it, or commits first and this login, reading what it committed, is refused. A
+    login's token never outlives the password it checked."""
+    with transaction.atomic(using="default"):
+        with connections["default"].cursor() as cursor:
+            cursor.execute(
+                f"SELECT password, is_active FROM {User._meta.db_table} WHERE id = %s FOR SHARE",
+                [user.pk],
+            )
+            if cursor.fetchone() != (user.password, True):
+                raise ApiError(401, "invalid_credentials", "Wrong username or password.")
+        return token_issue(user=user, device=device)
 
 
 def token_cache_key(key_hash: str) -> str:
@@ -204,8 +237,20 @@ def token_revoke(*, token: AuthToken) -> None:
 
 
 def password_change(*, user: User, old_password: str, new_password: str) -> IssuedToken:
-    """Changes the password, revokes every token of the user and issues a fresh one."""
+    """Changes the password, revokes every token of the user and issues a fresh one.
+
+    A wrong current password counts as a failed login of the account, and past that limit the
+    change is refused (429) before any check: a stolen token or session is no password oracle.
+    """
+    account_key = login_failures_key(user.username)
+    rate_limit_refuse_if_over(
+        name=account_key,
+        limit=settings.LOGIN_FAILURES_PER_ACCOUNT,
+        window=LOGIN_WINDOW,
+        message="Too many wrong passwords for this account; try again later.",
+    )
     if not user.check_password(old_password):
+        rate_limit_hit(name=account_key, window=LOGIN_WINDOW)
         raise ApiError(400, "invalid_password", "The current password is wrong.")
     _password_validate(new_password, user)
     with transaction.atomic():

@@ -78,6 +78,29 @@ def test_admin_setting_a_password_revokes_the_users_tokens_at_once(
     assert ann.check_password("a-new-pass-9876")
 
 
+def test_admin_refuses_an_all_digit_username_on_add_and_on_change(admin_client_all, make_user):
+    ann = make_user("ann")
+    password = {"password1": "a-new-pass-9876", "password2": "a-new-pass-9876"}
+
+    added = admin_client_all.post("/admin/accounts/user/add/", {"username": "12345", **password})
+    when = {"0": "2026-01-01", "1": "00:00:00"}
+    renamed = admin_client_all.post(
+        f"/admin/accounts/user/{ann.pk}/change/",
+        {
+            "username": "007",
+            "is_active": "on",
+            **{f"last_active_at_{part}": value for part, value in when.items()},
+            **{f"date_joined_{part}": value for part, value in when.items()},
+        },
+    )
+
+    refused = {"username": ["Usernames cannot be only digits."]}
+    assert (added.status_code, renamed.status_code) == (200, 200)  # the form again, with errors
+    assert added.context["adminform"].form.errors == refused
+    assert renamed.context["adminform"].form.errors == refused
+    assert sorted(User.objects.values_list("username", flat=True)) == ["ann", "root"]
+
+
 UNAVAILABLE = (
     "Sign-outs cannot be recorded while Redis is unreachable, so nothing was changed. "
     "Try again shortly."

@@ -111,6 +111,18 @@ def test_bad_usernames_are_refused_and_nothing_is_created(api, redis_client, use
     assert User.objects.count() == 0
 
 
+@pytest.mark.parametrize("username", ["12345", "007", "0", "1" * 30])
+def test_all_digit_usernames_are_refused_and_nothing_is_created(api, redis_client, username):
+    response = _register(api, username=username)
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": {"code": "invalid_username", "message": "Usernames cannot be only digits."}
+    }
+    assert User.objects.count() == 0
+    assert AuthToken.objects.count() == 0
+
+
 def test_username_taken_in_another_case_is_a_conflict(api, redis_client):
     assert _register(api, username="bob").status_code == 201
 
@@ -286,6 +298,63 @@ def test_password_change_revokes_every_token_and_issues_one(
         "/api/v1/accounts/me", headers={"Authorization": f"Bearer {changed.json()['token']}"}
     )
     assert new.status_code == 200
+    assert AuthToken.objects.filter(user=user).count() == 1
+
+
+def test_wrong_current_passwords_count_against_the_accounts_login_failure_limit(
+    api, client_for, make_user, settings, redis_client
+):
+    settings.LOGIN_FAILURES_PER_ACCOUNT = 3
+    user = make_user("judy")
+    wrong = {"old_password": "nope", "new_password": "another long passphrase"}
+    right = {"old_password": PASSWORD, "new_password": "another long passphrase"}
+
+    guesses = [
+        client_for(user).post("/api/v1/accounts/me/password", wrong, format="json")
+        for _ in range(3)
+    ]
+    refused = client_for(user).post("/api/v1/accounts/me/password", right, format="json")
+    login = api.post(
+        "/api/v1/accounts/login", {"username": "judy", "password": PASSWORD}, format="json"
+    )
+
+    assert [guess.status_code for guess in guesses] == [400, 400, 400]
+    assert guesses[-1].json() == {
+        "error": {"code": "invalid_password", "message": "The current password is wrong."}
+    }
+    assert refused.status_code == 429
+    assert refused.json() == {
+        "error": {
+            "code": "rate_limited",
+            "message": "Too many wrong passwords for this account; try again later.",
+        }
+    }
+    assert 1 <= int(refused["Retry-After"]) <= LOGIN_WINDOW
+    assert login.status_code == 429  # one budget for the account, however the guesses came
+    user.refresh_from_db()
+    assert user.check_password(PASSWORD)
+    assert list(AuthToken.objects.filter(user=user).values_list("key_hash", flat=True)) == [
+        hash_token(user.token)
+    ]
+
+
+def test_a_failed_login_counts_against_the_password_change_too(
+    api, client_for, make_user, settings, redis_client
+):
+    settings.LOGIN_FAILURES_PER_ACCOUNT = 1
+    user = make_user("kate")
+    api.post("/api/v1/accounts/login", {"username": "KATE", "password": "nope"}, format="json")
+
+    refused = client_for(user).post(
+        "/api/v1/accounts/me/password",
+        {"old_password": PASSWORD, "new_password": "another long passphrase"},
+        format="json",
+    )
+
+    assert refused.status_code == 429
+    assert refused.json()["error"]["code"] == "rate_limited"
+    user.refresh_from_db()
+    assert user.check_password(PASSWORD)
     assert AuthToken.objects.filter(user=user).count() == 1
 
 

@@ -1,0 +1,120 @@
+"""User changes in the admin do what the same change through the API does."""
+
+import pytest
+from django.test import Client
+
+from accounts.models import Follower, FollowRequest, User, UserCounters
+from accounts.services.auth import REVOKED, hash_token, token_cache_key
+
+ALL = "__all__"
+pytestmark = pytest.mark.django_db(databases=ALL)
+
+
+@pytest.fixture
+def admin_client_all():
+    admin = User.objects.create_superuser(username="root", password="pw-admin-123456")
+    browser = Client()
+    browser.force_login(admin)
+    return browser
+
+
+def _change_form(user: User, **changes) -> dict:
+    """The user's admin change form as a browser posts it (an unchecked box is left out)."""
+    fields = {
+        "username": user.username,
+        "full_name": user.full_name,
+        "email": user.email,
+        "bio": user.bio,
+        "profile_pic_url": user.profile_pic_url,
+        "is_private": user.is_private,
+        "is_verified": user.is_verified,
+        "is_active": user.is_active,
+        "is_staff": user.is_staff,
+        "is_superuser": user.is_superuser,
+        **changes,
+    }
+    data = {name: ("on" if value is True else value) for name, value in fields.items()}
+    data = {name: value for name, value in data.items() if value is not False}
+    for name in ("last_active_at", "date_joined"):
+        moment = getattr(user, name)
+        data[f"{name}_0"], data[f"{name}_1"] = f"{moment:%Y-%m-%d}", f"{moment:%H:%M:%S}"
+    data["last_login_0"] = data["last_login_1"] = ""
+    return data
+
+
+def _counts(user: User) -> tuple[int, int]:
+    row = UserCounters.objects.using(user.shard_alias()).get(user_id=user.id)
+    return row.follower_count, row.following_count
+
+
+def _pending(user: User) -> int:
+    return (
+        FollowRequest.objects.using(user.shard_alias())
+        .filter(target_id=user.id, approved_at__isnull=True)
+        .count()
+    )
+
+
+def test_unchecking_private_in_the_admin_approves_every_pending_request_once_it_commits(
+    admin_client_all,
+    make_user,
+    client_for,
+    settle,
+    redis_client,
+    django_capture_on_commit_callbacks,
+):
+    pia = make_user("pia", shard="shard_1", private=True)
+    ann = make_user("ann", shard="shard_0")
+    ben = make_user("ben", shard="shard_1")
+    cat = make_user("cat", shard="shard_0")
+    for requester in (ann, ben, cat):
+        client_for(requester).post(f"/api/v1/users/{pia.id}/follow")
+    client_for(pia).post(f"/api/v1/accounts/me/follow_requests/{cat.id}/approve")
+    settle()
+
+    with django_capture_on_commit_callbacks(using="default") as callbacks:
+        saved = admin_client_all.post(
+            f"/admin/accounts/user/{pia.pk}/change/", _change_form(pia, is_private=False)
+        )
+    pending_before_commit = _pending(pia)
+    for callback in callbacks:
+        callback()
+    settle()
+
+    pia.refresh_from_db()
+    assert saved.status_code == 302
+    assert pia.is_private is False
+    assert pending_before_commit == 2
+    assert _pending(pia) == 0
+    followers = Follower.objects.using("shard_1").filter(followee_id=pia.id)
+    assert sorted(followers.values_list("follower_id", flat=True)) == sorted(
+        [ann.id, ben.id, cat.id]
+    )
+    assert _counts(pia) == (3, 0)
+    assert _counts(ann) == _counts(ben) == _counts(cat) == (0, 1)
+
+
+def test_reactivating_from_the_inactive_list_forgets_the_revoked_marks_of_those_selected(
+    admin_client_all, make_user, client_for, redis_client, django_capture_on_commit_callbacks
+):
+    ann = make_user("ann")
+    bob = make_user("bob")
+    with django_capture_on_commit_callbacks(using="default", execute=True):
+        for user in (ann, bob):  # deactivated in the change form: tokens kept, marked revoked
+            admin_client_all.post(
+                f"/admin/accounts/user/{user.pk}/change/", _change_form(user, is_active=False)
+            )
+    assert client_for(ann).get("/api/v1/accounts/me").status_code == 401
+
+    with django_capture_on_commit_callbacks(using="default", execute=True):
+        reactivated = admin_client_all.post(
+            "/admin/accounts/user/?is_active__exact=0",
+            {"action": "reactivate", "_selected_action": [ann.pk]},
+        )
+
+    assert reactivated.status_code == 302
+    assert redis_client.get(token_cache_key(hash_token(ann.token))) is None
+    assert client_for(ann).get("/api/v1/accounts/me").status_code == 200
+    assert redis_client.get(token_cache_key(hash_token(bob.token))) == REVOKED
+    assert client_for(bob).get("/api/v1/accounts/me").status_code == 401
+    assert User.objects.get(pk=bob.pk).is_active is False
