@@ -5,7 +5,7 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminPasswordChangeForm
 from django.contrib.auth.views import PasswordChangeView
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.urls import reverse
 
@@ -172,34 +172,13 @@ class UserAdmin(RefusedWhileUnavailable, DjangoUserAdmin):
         user_tokens_forget(user_ids=user_ids)
 
 
-SAFE_METHODS = ("GET", "HEAD", "OPTIONS", "TRACE")
-
-
 class GraphRowAdmin(ShardedModelAdmin):
-    """Graph rows are for looking at: a row added, edited or deleted here would skip the
-    services that keep both copies, the counts, fan-out and blocks in step, so graph changes go
-    through the API or the services."""
-
-    def has_add_permission(self, request):
-        return False
+    """Graph rows are for looking at: a row edited here would skip the services that keep both
+    copies, the counts, fan-out and blocks in step, so graph changes go through the API or the
+    services (no sharded admin adds or deletes rows either)."""
 
     def has_change_permission(self, request, obj=None):
         return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    # A submitted form is refused before the stock views open their transaction, which they
-    # open on the model's database: a sharded model has none, so that would be a server error.
-    def changeform_view(self, request, *args, **kwargs):
-        if request.method not in SAFE_METHODS:
-            raise PermissionDenied
-        return super().changeform_view(request, *args, **kwargs)
-
-    def delete_view(self, request, *args, **kwargs):
-        if request.method not in SAFE_METHODS:
-            raise PermissionDenied
-        return super().delete_view(request, *args, **kwargs)
 
 
 @admin.register(Following)
