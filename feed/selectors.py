@@ -49,6 +49,9 @@ logger = logging.getLogger(__name__)
 MAX_ROUNDS = 4
 CANDIDATE_SLACK = 3  # candidates read beyond a page, for the odd one hidden since it was pushed
 RANKED_WINDOW_TTL = 30 * 60
+# The kind of a ranked page's cursor: its position is an index into a window, not a post ID, so
+# the newest-first feed must refuse it (and the ranked one takes no other).
+RANKED_CURSOR = "ranked"
 
 
 @dataclass
@@ -159,18 +162,21 @@ def _round(read: _Read, before_id: int | None, count: int) -> tuple[list[int], d
                 followees=read.graph.followees,
                 prefetch=_PREFETCH,
             )
+        found = set(home.posts)
+        # A rebuild writes to Redis, which can fail where the read did not (out of memory under
+        # `noeviction`, a timeout): the round is then pulled from the database all the same.
+        if home.timeline_missing:
+            services.timeline_rebuild(user_id=viewer_id)
+            rebuilt_ids = timelines.timeline_read(viewer_id, before_id=before_id, count=count)[0]
+            found.update(rebuilt_ids or ())
+        for author_id in home.celebrities_missing:
+            rebuilt = services.celebrity_rebuild(author_id=author_id)
+            found.update([p for p in rebuilt if before_id is None or p < before_id][:count])
     except RedisError:
         logger.warning("timelines unavailable: the feed is pulled from the database", exc_info=True)
         return _round_from_database(read, before_id, count)
     read.prefetched.bodies.update(home.bodies)
     read.prefetched.cards.update(home.cards)
-    found = set(home.posts)
-    if home.timeline_missing:
-        services.timeline_rebuild(user_id=viewer_id)
-        found.update(timelines.timeline_read(viewer_id, before_id=before_id, count=count)[0] or ())
-    for author_id in home.celebrities_missing:
-        rebuilt = services.celebrity_rebuild(author_id=author_id)
-        found.update([p for p in rebuilt if before_id is None or p < before_id][:count])
     newest = _newest(found, count)
     states = _states(read, newest, before_id, count)
     assert read.graph is not None  # read with the states at the latest
@@ -315,7 +321,8 @@ def _ranked_page(read: _Read, page: PageRequest) -> dict:
     """A ranked window of recent candidates, scored once and kept for paging.
 
     The cursor of a ranked page names the window (`ts`) and the position in it (`id`), so the
-    pages of one window never repeat or skip a post whatever is posted meanwhile.
+    pages of one window never repeat or skip a post whatever is posted meanwhile; it is of kind
+    RANKED_CURSOR, so neither feed reads the other's cursor.
     """
     client = get_redis()
     viewer_id = read.viewer_id
@@ -346,7 +353,7 @@ def _ranked_page(read: _Read, page: PageRequest) -> dict:
     has_more = end < len(order)
     return {
         "posts": posts_render(visible, hydrated, saved=read.saved),
-        "next_cursor": encode_cursor(ts=window, id=end) if has_more else None,
+        "next_cursor": encode_cursor(ts=window, id=end, kind=RANKED_CURSOR) if has_more else None,
         "has_more": has_more,
     }
 

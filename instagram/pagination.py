@@ -1,7 +1,10 @@
 """Cursor pagination: `?cursor=<opaque>&limit=<1..50>` -> `{items, next_cursor, has_more}`.
 
 The cursor is URL-safe base64 of `{"v": 1, "ts": <ms>, "id": "<id>"}`: the position of the last
-item shown, so a page never repeats or skips an item when newer ones arrive in between.
+item shown, so a page never repeats or skips an item when newer ones arrive in between. Where one
+endpoint pages in two ways whose positions mean different things (the home feed newest first, or
+ranked), the cursor of the other way carries its kind too (`"k"`), and a list takes only cursors
+of its own kind: any other is a 400, never a page read at a position that means something else.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ T = TypeVar("T")
 class Cursor:
     ts: int
     id: int
+    kind: str | None = None
 
 
 @dataclass(frozen=True)
@@ -38,8 +42,11 @@ class PageRequest:
     cursor: Cursor | None
 
 
-def encode_cursor(*, ts: int, id: int) -> str:
-    raw = orjson.dumps({"v": CURSOR_VERSION, "ts": int(ts), "id": str(id)})
+def encode_cursor(*, ts: int, id: int, kind: str | None = None) -> str:
+    data: dict[str, int | str] = {"v": CURSOR_VERSION, "ts": int(ts), "id": str(id)}
+    if kind is not None:
+        data["k"] = kind
+    raw = orjson.dumps(data)
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
@@ -56,17 +63,21 @@ def decode_cursor(raw: str) -> Cursor:
         raise _invalid() from None
     if not isinstance(data, dict) or data.get("v") != CURSOR_VERSION:
         raise _invalid()
-    ts, id_text = data.get("ts"), data.get("id")
+    ts, id_text, kind = data.get("ts"), data.get("id"), data.get("k")
     if not isinstance(ts, int) or isinstance(ts, bool) or not isinstance(id_text, str):
+        raise _invalid()
+    if kind is not None and not (isinstance(kind, str) and kind):
         raise _invalid()
     if not (id_text.isascii() and id_text.isdigit()) or len(id_text) > 19:
         raise _invalid()
     if int(id_text) > MAX_ID or not 0 <= ts <= MAX_CURSOR_TS:
         raise _invalid()
-    return Cursor(ts=ts, id=int(id_text))
+    return Cursor(ts=ts, id=int(id_text), kind=kind)
 
 
-def parse_page_request(params: Mapping[str, str]) -> PageRequest:
+def parse_page_request(params: Mapping[str, str], *, kind: str | None = None) -> PageRequest:
+    """The limit and cursor asked for; a cursor of another kind than `kind` (one issued by
+    another way of paging the list) is a 400 like a malformed one."""
     raw_limit = params.get("limit") or ""
     limit = settings.PAGINATION_DEFAULT_LIMIT
     if raw_limit:
@@ -80,6 +91,8 @@ def parse_page_request(params: Mapping[str, str]) -> PageRequest:
         limit = int(raw_limit)
     raw_cursor = params.get("cursor") or ""
     cursor = decode_cursor(raw_cursor) if raw_cursor else None
+    if cursor is not None and cursor.kind != kind:
+        raise _invalid()
     return PageRequest(limit=limit, cursor=cursor)
 
 

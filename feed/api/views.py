@@ -3,7 +3,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from feed.selectors import feed_home_page
+from feed.selectors import RANKED_CURSOR, feed_home_page
 from instagram.api import PAGE_PARAMETERS, error_responses
 from instagram.errors import ApiError
 from instagram.pagination import parse_page_request
@@ -27,8 +27,8 @@ class FeedApi(APIView):
         responses={200: PostListSerializer, **error_responses(400, 401, 503)},
     )
     def get(self, request):
-        page = parse_page_request(request.query_params)
         ranked = _RANKED.get(request.query_params.get("ranked") or "0")
         if ranked is None:
             raise ApiError(400, "invalid_ranked", "ranked must be 1 or 0.")
+        page = parse_page_request(request.query_params, kind=RANKED_CURSOR if ranked else None)
         return Response(feed_home_page(viewer_id=request.user.id, page=page, ranked=ranked))

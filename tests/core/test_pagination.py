@@ -38,6 +38,8 @@ def test_cursor_round_trips_a_64_bit_id_exactly():
         _b64({"v": 1, "ts": 1, "id": str(2**64)}),
         _b64({"v": 1, "ts": -1, "id": "1"}),
         _b64({"v": 1, "ts": True, "id": "1"}),
+        _b64({"v": 1, "ts": 1, "id": "1", "k": 1}),
+        _b64({"v": 1, "ts": 1, "id": "1", "k": ""}),
         "A" * 300,
     ],
 )
@@ -47,6 +49,25 @@ def test_malformed_cursor_is_a_400(raw):
 
     assert caught.value.status_code == 400
     assert caught.value.error_code == "invalid_cursor"
+
+
+def test_a_cursor_is_taken_only_by_a_list_of_its_kind():
+    plain, ranked = encode_cursor(ts=5, id=20), encode_cursor(ts=5, id=20, kind="ranked")
+
+    assert parse_page_request({"cursor": plain}).cursor == Cursor(ts=5, id=20)
+    assert parse_page_request({"cursor": ranked}, kind="ranked").cursor == Cursor(
+        ts=5, id=20, kind="ranked"
+    )
+    assert orjson.loads(base64.urlsafe_b64decode(ranked + "==")) == {
+        "v": 1,
+        "ts": 5,
+        "id": "20",
+        "k": "ranked",
+    }
+    for cursor, kind in [(ranked, None), (plain, "ranked"), (ranked, "other")]:
+        with pytest.raises(ApiError) as caught:
+            parse_page_request({"cursor": cursor}, kind=kind)
+        assert (caught.value.status_code, caught.value.error_code) == (400, "invalid_cursor")
 
 
 @pytest.mark.parametrize("limit", ["0", "51", "-1", "abc", "1e3", "99999999999999999999"])

