@@ -108,6 +108,10 @@ class UserCounters(ShardedModel):
     follower_count = models.BigIntegerField(default=0)
     following_count = models.BigIntegerField(default=0)
     post_count = models.BigIntegerField(default=0)
+    # Set when a post of the user is fanned out with the user over FEED_FANOUT_THRESHOLD
+    # followers, and kept: rebuilt timelines and new follows leave such an account's posts to
+    # be merged at read, so its later posts must be too, whatever its count does.
+    merged_at_read = models.BooleanField(default=False, db_default=False)
 
     def __str__(self) -> str:
         return f"counters of {self.user_id}"

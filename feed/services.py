@@ -13,6 +13,7 @@ from collections.abc import Iterable
 
 from django.conf import settings
 from django.db import connections
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import UserCounters
@@ -98,9 +99,11 @@ def celebrity_rebuild(*, author_id: int) -> list[int]:
     return sorted(known.union(late), reverse=True)[: settings.FEED_CELEBRITY_POSTS]
 
 
-# The post, its author's follower count and the first batch of followers in one round trip.
+# The post, its author's follower count and whether their posts are merged at read, and the
+# first batch of followers, in one round trip.
 _POST_AND_FOLLOWERS_SQL = """
-SELECT p.author_id, COALESCE(c.follower_count, 0), f.ids, f.last_id
+SELECT p.author_id, COALESCE(c.follower_count, 0), COALESCE(c.merged_at_read, false), f.ids,
+       f.last_id
 FROM posts_post p
 LEFT JOIN accounts_usercounters c ON c.user_id = p.author_id
 LEFT JOIN LATERAL (
@@ -132,11 +135,15 @@ def post_fanout(*, post_id: int) -> int:
         found = cursor.fetchone()
     if found is None:
         return 0
-    author_id, follower_count, batch, last_id = found
-    # Once a celebrity, always merged at read (until Redis loses the set and
-    # `celebrities_rebuild` registers accounts by their count again): rebuilt timelines and new
-    # follows skip the account's posts, so fanning out a later one would leave it out of them.
-    if follower_count >= settings.FEED_FANOUT_THRESHOLD or timelines.is_celebrity(author_id):
+    author_id, follower_count, merged_at_read, batch, last_id = found
+    # Once over the threshold, always merged at read (recorded with the counts): rebuilt
+    # timelines and new follows skip the account's posts, so a later post fanned out instead
+    # would be missing from them.
+    if merged_at_read or follower_count >= settings.FEED_FANOUT_THRESHOLD:
+        if not merged_at_read:
+            UserCounters.objects.using(alias_for_id(author_id)).filter(user_id=author_id).update(
+                merged_at_read=True
+            )
         timelines.celebrity_add(author_id, post_id)
         return 0
     written = 0
@@ -169,14 +176,15 @@ def timeline_follow_remove(*, follower_id: int, followee_id: int) -> int:
 
 
 def celebrities_rebuild() -> int:
-    """Re-register every account over the threshold (after Redis lost its data)."""
+    """Re-register every account merged at read: over the threshold, or over it once (after
+    Redis lost its data)."""
     from instagram.sharding import shard_aliases
 
     count = 0
     for alias in shard_aliases():
         for author_id in (
             UserCounters.objects.using(alias)
-            .filter(follower_count__gte=settings.FEED_FANOUT_THRESHOLD)
+            .filter(Q(follower_count__gte=settings.FEED_FANOUT_THRESHOLD) | Q(merged_at_read=True))
             .values_list("user_id", flat=True)
         ):
             celebrity_rebuild(author_id=author_id)

@@ -198,10 +198,6 @@ def celebrity_add(author_id: int, post_id: int) -> bool:
     return bool(add(keys=[celebrity_key(author_id)], args=args))
 
 
-def is_celebrity(user_id: int) -> bool:
-    return bool(get_redis().sismember(CELEBRITIES, str(user_id)))
-
-
 def celebrity_replace(author_id: int, post_ids: list[int]) -> None:
     client = get_redis()
     pipe = client.pipeline(transaction=False)

