@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin import forms as admin_forms
 from django.contrib.auth import authenticate
@@ -11,8 +10,8 @@ from django.urls import reverse
 
 from accounts.models import Block, CloseFriend, Follower, Following, FollowRequest, User
 from accounts.services.auth import (
-    LOGIN_WINDOW,
-    login_failures_key,
+    login_failure_record,
+    login_limits_enforce,
     normalize_username,
     user_tokens_delete,
     user_tokens_forget,
@@ -24,7 +23,6 @@ from instagram.admin import RefusedWhileUnavailable, ShardedModelAdmin, refused_
 from instagram.api import client_ip
 from instagram.dispatch import after_commit
 from instagram.errors import ApiError
-from instagram.ratelimit import rate_limit_enforce, rate_limit_hit, rate_limit_refuse_if_over
 
 
 def _password_save_signing_out(save, commit: bool):
@@ -74,25 +72,13 @@ class AdminLoginForm(admin_forms.AdminAuthenticationForm):
         if username is None or not password:
             return self.cleaned_data
         name = normalize_username(username)[:150]
-        account_key = login_failures_key(name)
         try:
-            rate_limit_enforce(
-                name=f"login:ip:{client_ip(self.request)}",
-                limit=settings.LOGIN_ATTEMPTS_PER_IP,
-                window=LOGIN_WINDOW,
-                message="Too many login attempts from this address; try again later.",
-            )
-            rate_limit_refuse_if_over(
-                name=account_key,
-                limit=settings.LOGIN_FAILURES_PER_ACCOUNT,
-                window=LOGIN_WINDOW,
-                message="Too many failed logins for this account; try again later.",
-            )
+            login_limits_enforce(name=name, client_ip=client_ip(self.request))
         except ApiError as error:
             raise ValidationError(str(error.detail), code="rate_limited") from None
         self.user_cache = authenticate(self.request, username=name, password=password)
         if self.user_cache is None:
-            rate_limit_hit(name=account_key, window=LOGIN_WINDOW)
+            login_failure_record(name)
             raise self.get_invalid_login_error()
         self.confirm_login_allowed(self.user_cache)
         return self.cleaned_data

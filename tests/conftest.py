@@ -100,6 +100,39 @@ def client_for():
 
 
 @pytest.fixture
+def admin_client_all():
+    """A browser signed in to the admin as a superuser."""
+    from django.test import Client
+
+    admin = User.objects.create_superuser(username="root", password="pw-admin-123456")
+    browser = Client()
+    browser.force_login(admin)
+    return browser
+
+
+BROKER_DOWN = "Error 111 connecting to the broker. Connection refused."
+
+
+@pytest.fixture
+def broker_refusing(monkeypatch):
+    """`with broker_refusing(task):` sending `task` fails as with the broker down."""
+    from contextlib import contextmanager
+
+    from kombu.exceptions import OperationalError
+
+    def refuse(*args, **kwargs):
+        raise OperationalError(BROKER_DOWN)
+
+    @contextmanager
+    def refusing(task):
+        with monkeypatch.context() as patched:
+            patched.setattr(task, "apply_async", refuse)
+            yield
+
+    return refusing
+
+
+@pytest.fixture
 def settle():
     """Apply every pending outbox event, as the relay or the sweep would."""
 

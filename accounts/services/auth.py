@@ -135,7 +135,17 @@ def user_login(*, username: str, password: str, client_ip: str, device: str = ""
     same time whether or not the account exists.
     """
     name = normalize_username(username)[:150]
-    account_key = login_failures_key(name)
+    login_limits_enforce(name=name, client_ip=client_ip)
+    user = authenticate(username=name, password=password)
+    if user is None:
+        login_failure_record(name)
+        raise ApiError(401, "invalid_credentials", "Wrong username or password.")
+    return _login_token_issue(user=user, device=device)
+
+
+def login_limits_enforce(*, name: str, client_ip: str) -> None:
+    """Before a login checks a password (the API's or the admin's): every attempt counts
+    against its address, and past its account's budget of failures it is refused (429)."""
     rate_limit_enforce(
         name=f"login:ip:{client_ip}",
         limit=settings.LOGIN_ATTEMPTS_PER_IP,
@@ -143,16 +153,15 @@ def user_login(*, username: str, password: str, client_ip: str, device: str = ""
         message="Too many login attempts from this address; try again later.",
     )
     rate_limit_refuse_if_over(
-        name=account_key,
+        name=login_failures_key(name),
         limit=settings.LOGIN_FAILURES_PER_ACCOUNT,
         window=LOGIN_WINDOW,
         message="Too many failed logins for this account; try again later.",
     )
-    user = authenticate(username=name, password=password)
-    if user is None:
-        rate_limit_hit(name=account_key, window=LOGIN_WINDOW)
-        raise ApiError(401, "invalid_credentials", "Wrong username or password.")
-    return _login_token_issue(user=user, device=device)
+
+
+def login_failure_record(name: str) -> None:
+    rate_limit_hit(name=login_failures_key(name), window=LOGIN_WINDOW)
 
 
 def _login_token_issue(*, user: User, device: str) -> IssuedToken:
@@ -250,7 +259,7 @@ def password_change(*, user: User, old_password: str, new_password: str) -> Issu
         message="Too many wrong passwords for this account; try again later.",
     )
     if not user.check_password(old_password):
-        rate_limit_hit(name=account_key, window=LOGIN_WINDOW)
+        login_failure_record(user.username)
         raise ApiError(400, "invalid_password", "The current password is wrong.")
     _password_validate(new_password, user)
     with transaction.atomic():

@@ -1,18 +1,9 @@
 import pytest
-from django.test import Client
 
 from accounts.models import AuthToken, User
 
 ALL = "__all__"
 pytestmark = pytest.mark.django_db(databases=ALL)
-
-
-@pytest.fixture
-def admin_client_all():
-    admin = User.objects.create_superuser(username="root", password="pw-admin-123456")
-    browser = Client()
-    browser.force_login(admin)
-    return browser
 
 
 def test_admin_searches_verifies_and_deactivates_users(admin_client_all, make_user):

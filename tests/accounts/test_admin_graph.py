@@ -1,21 +1,12 @@
 """Graph rows in the admin are for looking at: changes go through the API or the services."""
 
 import pytest
-from django.test import Client
 
-from accounts.models import Block, CloseFriend, Follower, Following, FollowRequest, User
+from accounts.models import Block, CloseFriend, Follower, Following, FollowRequest
 from instagram.sharding import shard_aliases
 
 ALL = "__all__"
 pytestmark = pytest.mark.django_db(databases=ALL)
-
-
-@pytest.fixture
-def admin_client_all():
-    admin = User.objects.create_superuser(username="root", password="pw-admin-123456")
-    browser = Client()
-    browser.force_login(admin)
-    return browser
 
 
 @pytest.fixture

@@ -1,21 +1,12 @@
 """User changes in the admin do what the same change through the API does."""
 
 import pytest
-from django.test import Client
 
 from accounts.models import Follower, FollowRequest, User, UserCounters
 from accounts.services.auth import REVOKED, hash_token, token_cache_key
 
 ALL = "__all__"
 pytestmark = pytest.mark.django_db(databases=ALL)
-
-
-@pytest.fixture
-def admin_client_all():
-    admin = User.objects.create_superuser(username="root", password="pw-admin-123456")
-    browser = Client()
-    browser.force_login(admin)
-    return browser
 
 
 def _change_form(user: User, **changes) -> dict:

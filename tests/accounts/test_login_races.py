@@ -4,15 +4,15 @@ waiting for a lock (or has finished); then the change commits and the login goes
 
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
-from django.db import connections, transaction
+from django.db import transaction
 from rest_framework.test import APIClient
 
 from accounts.models import AuthToken, User
 from accounts.services.auth import password_change
+from tests.locks import lock_waiters, own_connections
 
 ALL = "__all__"
 PASSWORD = "correct horse battery staple"
@@ -21,29 +21,14 @@ NEW_PASSWORD = "another long passphrase"
 pytestmark = pytest.mark.django_db(databases=ALL, transaction=True)
 
 
-def _own_connections(call: Callable) -> Callable:
-    def run():
-        try:
-            return call()
-        finally:
-            connections.close_all()
-
-    return run
-
-
 def _wait_until_blocked_or_done(future: Future) -> None:
     """Until a session of this database waits for a lock, or `future` finished without one."""
     deadline = time.monotonic() + 30
-    with connections["default"].cursor() as cursor:
-        while not future.done():
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-            if cursor.fetchone()[0] >= 1:
-                return
-            assert time.monotonic() < deadline, "the login neither waits for a lock nor finished"
-            time.sleep(0.02)
+    while not future.done():
+        if lock_waiters("default") >= 1:
+            return
+        assert time.monotonic() < deadline, "the login neither waits for a lock nor finished"
+        time.sleep(0.02)
 
 
 def _change_password(user: User) -> None:
@@ -81,9 +66,9 @@ def test_a_login_that_checked_the_password_before_a_change_commits_gets_no_token
         )
 
     with ThreadPoolExecutor(max_workers=2) as pool:
-        changing = pool.submit(_own_connections(change_held_open))
+        changing = pool.submit(own_connections(change_held_open))
         assert changed.wait(timeout=30)
-        logging_in = pool.submit(_own_connections(login))
+        logging_in = pool.submit(own_connections(login))
         _wait_until_blocked_or_done(logging_in)
         commit.set()
         changing.result(timeout=60)

@@ -42,17 +42,13 @@ def test_real_worker_fans_a_new_post_out_after_commit(
 
 @pytest.mark.django_db(databases=ALL, transaction=True)
 def test_a_post_made_while_the_broker_is_down_is_fanned_out_once_it_is_back(
-    make_user, client_for, media_for, settle, redis_client, monkeypatch
+    make_user, client_for, media_for, settle, redis_client, broker_refusing
 ):
     """The fan-out waits in the outbox, not in a lost message: the sweep hands it to a real
     worker later, and followers' timelines get the post."""
     from celery.contrib.testing.worker import start_worker
-    from kombu.exceptions import OperationalError
 
     from feed.tasks import fanout_post_task
-
-    def broker_down(*args, **kwargs):
-        raise OperationalError("Error 111 connecting to the broker. Connection refused.")
 
     author = make_user("author", shard="shard_1")
     fan = make_user("fan", shard="shard_0")
@@ -62,8 +58,7 @@ def test_a_post_made_while_the_broker_is_down_is_fanned_out_once_it_is_back(
     media_ids = [str(i) for i in media_for(author, 1)]  # rendered here: drop their messages
     with celery_app.connection_for_write() as conn:
         conn.default_channel.client.flushdb()
-    with monkeypatch.context() as patched:
-        patched.setattr(fanout_post_task, "apply_async", broker_down)
+    with broker_refusing(fanout_post_task):
         created = client_for(author).post("/api/v1/posts", {"media_ids": media_ids}, format="json")
     post_id = int(created.json()["post_id"])
     event = OutboxEvent.objects.using("shard_1").get(kind="post.published")
@@ -91,17 +86,13 @@ def test_a_post_made_while_the_broker_is_down_is_fanned_out_once_it_is_back(
 
 @pytest.mark.django_db(databases=ALL, transaction=True)
 def test_a_follow_made_while_the_broker_is_down_is_merged_once_it_is_back(
-    make_user, client_for, media_for, settle, redis_client, monkeypatch
+    make_user, client_for, media_for, settle, redis_client, broker_refusing
 ):
     """The followee's recent posts join the follower's live timeline when the broker returns:
     the merge waits in the outbox, not in a lost message."""
     from celery.contrib.testing.worker import start_worker
-    from kombu.exceptions import OperationalError
 
     from feed.tasks import follow_merge_task
-
-    def broker_down(*args, **kwargs):
-        raise OperationalError("Error 111 connecting to the broker. Connection refused.")
 
     author = make_user("author", shard="shard_1")
     fan = make_user("fan", shard="shard_0")
@@ -115,8 +106,7 @@ def test_a_follow_made_while_the_broker_is_down_is_merged_once_it_is_back(
             .json()["post_id"]
         )
         assert client_for(fan).get("/api/v1/feed").json()["posts"] == []  # builds the timeline
-        with monkeypatch.context() as patched:
-            patched.setattr(follow_merge_task, "apply_async", broker_down)
+        with broker_refusing(follow_merge_task):
             followed = client_for(fan).post(f"/api/v1/users/{author.id}/follow")
         event = OutboxEvent.objects.using("shard_0").get(kind="graph.follow_started")
         waiting = (event.status, event.attempts)

@@ -44,22 +44,17 @@ def test_real_worker_on_the_media_queue_makes_the_upload_ready(authed, media_roo
 
 @pytest.mark.django_db(databases="__all__", transaction=True)
 def test_an_upload_made_while_the_broker_is_down_is_rendered_once_it_is_back(
-    authed, media_root, monkeypatch, settle
+    authed, media_root, broker_refusing, settle
 ):
     """The upload answers `processing` and its rendering waits in the outbox, not in a lost
     message: the sweep hands it to a real worker later."""
     from celery.contrib.testing.worker import start_worker
-    from kombu.exceptions import OperationalError
 
     from media.tasks import media_process_task
 
-    def broker_down(*args, **kwargs):
-        raise OperationalError("Error 111 connecting to the broker. Connection refused.")
-
     with celery_app.connection_for_write() as conn:
         conn.default_channel.client.flushdb()
-    with monkeypatch.context() as patched:
-        patched.setattr(media_process_task, "apply_async", broker_down)
+    with broker_refusing(media_process_task):
         body = upload(authed, images.jpeg_rotated_with_gps()).json()
     media_id = int(body["media_id"])
     media = Media.objects.using(alias_for_id(media_id))

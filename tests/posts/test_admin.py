@@ -1,25 +1,15 @@
 """Posts and comments in the admin: opened and saved on the shard their ID names."""
 
 import pytest
-from django.test import Client
 
-from accounts.models import User
 from posts.models import Comment, Post
 
 ALL = "__all__"
 pytestmark = pytest.mark.django_db(databases=ALL)
 
 
-@pytest.fixture
-def browser():
-    admin = User.objects.create_superuser(username="root", password="pw-admin-123456")
-    client = Client()
-    client.force_login(admin)
-    return client
-
-
 def test_editing_a_post_in_the_admin_saves_it_on_its_shard_as_a_new_version(
-    make_user, post_for, client_for, browser, redis_client
+    make_user, post_for, client_for, admin_client_all, redis_client
 ):
     ann = make_user("ann", shard="shard_1")
     post_id = post_for(ann, caption="before")
@@ -27,8 +17,8 @@ def test_editing_a_post_in_the_admin_saves_it_on_its_shard_as_a_new_version(
     version = Post.objects.using("shard_1").get(id=post_id).updated_at
     url = f"/admin/posts/post/{post_id}/change/"
 
-    page = browser.get(url)
-    saved = browser.post(url, {"caption": "after", "location_id": ""})
+    page = admin_client_all.get(url)
+    saved = admin_client_all.post(url, {"caption": "after", "location_id": ""})
 
     post = Post.objects.using("shard_1").get(id=post_id)
     assert page.status_code == 200
@@ -39,7 +29,7 @@ def test_editing_a_post_in_the_admin_saves_it_on_its_shard_as_a_new_version(
 
 
 def test_the_sharded_admin_neither_adds_nor_hard_deletes(
-    make_user, post_for, client_for, browser, redis_client
+    make_user, post_for, client_for, admin_client_all, redis_client
 ):
     ann = make_user("ann", shard="shard_1")
     post_id = post_for(ann)
@@ -49,11 +39,13 @@ def test_the_sharded_admin_neither_adds_nor_hard_deletes(
     comment_id = comment.json()["comment_id"]
 
     answers = [
-        browser.get("/admin/posts/post/add/").status_code,
-        browser.post(f"/admin/posts/post/{post_id}/delete/", {"post": "yes"}).status_code,
-        browser.post(f"/admin/posts/comment/{comment_id}/delete/", {"post": "yes"}).status_code,
+        admin_client_all.get("/admin/posts/post/add/").status_code,
+        admin_client_all.post(f"/admin/posts/post/{post_id}/delete/", {"post": "yes"}).status_code,
+        admin_client_all.post(
+            f"/admin/posts/comment/{comment_id}/delete/", {"post": "yes"}
+        ).status_code,
     ]
-    listed = browser.get("/admin/posts/post/?shard=shard_1")
+    listed = admin_client_all.get("/admin/posts/post/?shard=shard_1")
 
     assert answers == [403, 403, 403]
     assert listed.status_code == 200

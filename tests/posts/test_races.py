@@ -11,6 +11,7 @@ from django.db import connections
 
 from accounts.models import UserCounters
 from posts.models import Location, Post, PostHashtag, PostMention
+from tests.locks import lock_waiters, own_connections
 
 ALL = "__all__"
 pytestmark = pytest.mark.django_db(databases=ALL, transaction=True)
@@ -32,27 +33,9 @@ def _held(alias: str, sql: str, params: list | None = None) -> Iterator[None]:
 
 def _wait_for_lock_waiters(alias: str, count: int) -> None:
     deadline = time.monotonic() + 30
-    with connections[alias].cursor() as cursor:
-        while True:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-            waiting = cursor.fetchone()[0]
-            if waiting >= count:
-                return
-            assert time.monotonic() < deadline, f"{waiting} sessions wait for a lock, not {count}"
-            time.sleep(0.02)
-
-
-def _own_connections(call: Callable) -> Callable:
-    def run():
-        try:
-            return call()
-        finally:
-            connections.close_all()
-
-    return run
+    while (waiting := lock_waiters(alias)) < count:
+        assert time.monotonic() < deadline, f"{waiting} sessions wait for a lock, not {count}"
+        time.sleep(0.02)
 
 
 def _post_row_lock(post_id: int) -> str:
@@ -83,7 +66,7 @@ def test_overlapping_edits_leave_one_set_of_index_rows(
     post_id = post_for(ann, caption="hello")
 
     def edit(caption: str) -> Callable:
-        return _own_connections(
+        return own_connections(
             lambda: client_for(ann).patch(
                 f"/api/v1/posts/{post_id}", {"caption": caption}, format="json"
             )
@@ -114,11 +97,11 @@ def test_an_edit_waiting_for_a_delete_is_a_404_and_indexes_nothing(
     with ThreadPoolExecutor(max_workers=2) as pool:
         with _held("shard_0", _post_row_lock(post_id)):
             delete = pool.submit(
-                _own_connections(lambda: client_for(ann).delete(f"/api/v1/posts/{post_id}"))
+                own_connections(lambda: client_for(ann).delete(f"/api/v1/posts/{post_id}"))
             )
             _wait_for_lock_waiters("shard_0", 1)
             edit = pool.submit(
-                _own_connections(
+                own_connections(
                     lambda: client_for(ann).patch(
                         f"/api/v1/posts/{post_id}", {"caption": "#new words"}, format="json"
                     )
@@ -151,11 +134,11 @@ def test_deleting_a_post_the_media_worker_is_publishing_keeps_post_count_exact(
         with _held("shard_0", _post_row_lock(post_id)):
             # The worker's publish is queued on the post's row first, so it commits first.
             worker: Future = pool.submit(
-                _own_connections(lambda: media_process(media_id=media_ids[0]))
+                own_connections(lambda: media_process(media_id=media_ids[0]))
             )
             _wait_for_lock_waiters("shard_0", 1)
             delete = pool.submit(
-                _own_connections(lambda: client_for(ann).delete(f"/api/v1/posts/{post_id}"))
+                own_connections(lambda: client_for(ann).delete(f"/api/v1/posts/{post_id}"))
             )
             _wait_for_lock_waiters("shard_0", 2)
         worker.result(timeout=60)
@@ -175,7 +158,7 @@ def test_overlapping_creates_of_the_same_location_make_one_row(make_user, client
     ben = make_user("ben", shard="shard_1")
 
     def create(user, name: str, lat: float) -> Callable:
-        return _own_connections(
+        return own_connections(
             lambda: client_for(user).post(
                 "/api/v1/locations", {"name": name, "lat": lat, "lng": 16.3655}, format="json"
             )
