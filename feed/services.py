@@ -177,9 +177,14 @@ def timeline_follow_remove(*, follower_id: int, followee_id: int) -> int:
 
 def celebrities_rebuild() -> int:
     """Re-register every account merged at read: over the threshold, or over it once (after
-    Redis lost its data)."""
+    Redis lost its data). Members of the `celebrities` set are recorded as merged at read first
+    (those registered before the database recorded it)."""
+    from instagram.redis import get_redis
     from instagram.sharding import shard_aliases
 
+    registered = [int(m) for m in get_redis().smembers(timelines.CELEBRITIES)]
+    for alias, ids in group_by_alias(registered).items():
+        UserCounters.objects.using(alias).filter(user_id__in=ids).update(merged_at_read=True)
     count = 0
     for alias in shard_aliases():
         for author_id in (

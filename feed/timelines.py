@@ -104,10 +104,11 @@ return written
 _ADD_SHA = hashlib.sha1(_ADD_LUA.encode(), usedforsecurity=False).hexdigest()
 
 
-def _add(keys: list[str], members: list[str]) -> int:
-    """Run the add script: once for all keys on one Redis, once per key (slot) on a cluster."""
+def _add(keys: list[str], members: list[str], length: int | None = None) -> int:
+    """Run the add script: once for all keys on one Redis, once per key (slot) on a cluster.
+    The sets keep about `length` members (a timeline's length unless given)."""
     client = get_redis()
-    length = settings.FEED_TIMELINE_LENGTH
+    length = length or settings.FEED_TIMELINE_LENGTH
     if settings.REDIS_CLUSTER:
         return _add_per_slot(client, keys, [length, *members])
     try:
@@ -174,28 +175,12 @@ def timeline_read(
     return ([int(m) for m in members] if built else None), celebrities
 
 
-# Add a post to a celebrity's list if the list exists (is complete), keeping its newest ARGV[1]
-# posts; returns whether it did. A list made here would hold only this post, and readers take a
-# list that exists for the whole: the older posts would vanish from every feed rebuilt since.
-_CELEBRITY_ADD_LUA = """
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  return 0
-end
-redis.call('ZADD', KEYS[1], 0, ARGV[2])
-redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -tonumber(ARGV[1]) - 1)
-return 1
-"""
-
-
-def celebrity_add(author_id: int, post_id: int) -> bool:
-    """Mark the account a celebrity and add its new post to its list, where the list exists;
-    a missing one is rebuilt from the database by the next read that needs it, this post
-    included. Returns whether the list was written."""
-    client = get_redis()
-    client.sadd(CELEBRITIES, str(author_id))
-    add = client.register_script(_CELEBRITY_ADD_LUA)  # one key: its own slot on a cluster
-    args = [settings.FEED_CELEBRITY_POSTS, member(post_id)]
-    return bool(add(keys=[celebrity_key(author_id)], args=args))
+def celebrity_add(author_id: int, post_id: int) -> None:
+    """Mark the account a celebrity and add its new post to its list, where the list exists:
+    a missing one is rebuilt whole from the database by the next read that needs it (a list
+    made here would hold only this post, and readers take a list that exists for the whole)."""
+    get_redis().sadd(CELEBRITIES, str(author_id))
+    _add([celebrity_key(author_id)], [member(post_id)], length=settings.FEED_CELEBRITY_POSTS)
 
 
 def celebrity_replace(author_id: int, post_ids: list[int]) -> None:

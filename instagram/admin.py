@@ -85,20 +85,21 @@ class ShardedModelAdmin(admin.ModelAdmin):
         return False
 
     @staticmethod
-    def _shard_of(object_id) -> str:
+    def _shard_of(object_id) -> str | None:
         try:
             return alias_for_id(int(object_id))
-        except (TypeError, ValueError):  # not an ID: get_object finds nothing, on any shard
-            return shard_aliases()[0]
+        except (TypeError, ValueError):  # not an ID
+            return None
 
     # Django opens these views' transaction on the model's database, which a sharded model
-    # does not have (the router refuses): open it on the object's shard instead.
+    # does not have (the router refuses), before it checks permissions: open it on the object's
+    # shard instead (the delete view then answers 403, as no sharded admin deletes).
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        with transaction.atomic(using=self._shard_of(object_id)):
+        with transaction.atomic(using=self._shard_of(object_id) or shard_aliases()[0]):
             return self._changeform_view(request, object_id, form_url, extra_context)
 
     def delete_view(self, request, object_id, extra_context=None):
-        with transaction.atomic(using=self._shard_of(object_id)):
+        with transaction.atomic(using=self._shard_of(object_id) or shard_aliases()[0]):
             return self._delete_view(request, object_id, extra_context)
 
     def get_queryset(self, request):
@@ -108,17 +109,13 @@ class ShardedModelAdmin(admin.ModelAdmin):
         return super().get_queryset(request).using(alias)
 
     def get_object(self, request, object_id, from_field=None):
-        try:
-            alias = alias_for_id(int(object_id))
-        except (TypeError, ValueError):
+        alias = self._shard_of(object_id)
+        if alias is None:
             return None
         return self.model._default_manager.using(alias).filter(pk=object_id).first()
 
     def save_model(self, request, obj, form, change):
         obj.save(using=obj.shard_alias())
-
-    def delete_model(self, request, obj):
-        obj.delete(using=obj._state.db or obj.shard_alias())
 
 
 @admin.register(OutboxEvent)

@@ -17,12 +17,3 @@ def after_commit(func: Callable[[], object], *, using: str) -> None:
     recoverable from the database (the outbox sweep, timeline regeneration) or best effort.
     """
     transaction.on_commit(func, using=using, robust=True)
-
-
-def enqueue_after_commit(task, *args, using: str, **kwargs) -> None:
-    """Send a Celery task once the transaction on `using` commits."""
-
-    def send() -> None:
-        task.apply_async(args=args, kwargs=kwargs)
-
-    after_commit(send, using=using)

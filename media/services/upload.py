@@ -97,8 +97,8 @@ def media_create_from_upload(
 
     # The file is written outside the transaction (no transaction is held open during a slow
     # S3 upload); a failure removes the row again, so nothing is left behind. Once the file is
-    # stored, the rendering is handed on through the outbox: a broker that is down when the
-    # upload answers delays it, and never leaves the upload `processing` for good.
+    # stored, the rendering is handed on through the outbox before the upload answers: a broker
+    # that is down delays it, and never leaves an answered upload `processing` for good.
     try:
         fp.seek(0)
         storage.media_storage().save(f"{media.storage_prefix}/{media.original_name}", fp)

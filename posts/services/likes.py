@@ -10,6 +10,7 @@ from django.db import connections, transaction
 
 from accounts.models import User
 from instagram.errors import ApiError
+from instagram.locks import advisory_xact_lock
 from instagram.outbox import outbox_enqueue, outbox_handler
 from instagram.sharding import alias_for_id
 from posts.models import Comment, CommentLike, Like, LikedPost
@@ -88,11 +89,7 @@ def liked_post_sync(payload: dict) -> None:
     user_id, post_id = payload["user_id"], payload["post_id"]
     using = alias_for_id(user_id)
     with transaction.atomic(using=using):
-        with connections[using].cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-                [f"liked:{user_id}:{post_id}"],
-            )
+        advisory_xact_lock(using, f"liked:{user_id}:{post_id}")
         liked_at = (
             Like.objects.using(alias_for_id(post_id))
             .filter(post_id=post_id, user_id=user_id)

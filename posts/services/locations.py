@@ -7,10 +7,11 @@ import unicodedata
 from dataclasses import dataclass
 from functools import partial
 
-from django.db import connections, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from instagram.dispatch import after_commit
+from instagram.locks import advisory_xact_lock
 from instagram.sharding import GLOBAL_ALIAS, shard_aliases
 from posts.models import Location, Post
 
@@ -41,11 +42,7 @@ def location_create(*, name: str, lat: float, lng: float) -> LocationResult:
     with transaction.atomic(using=GLOBAL_ALIAS):
         # Creators of one name take turns, so the second finds the first's row: a row lock
         # cannot do this, as there is no row to lock until one of them has inserted it.
-        with connections[GLOBAL_ALIAS].cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-                [f"location:{normalized}"],
-            )
+        advisory_xact_lock(GLOBAL_ALIAS, f"location:{normalized}")
         # ~0.01 degree of latitude is 1.1 km: a cheap box before the exact distance.
         nearby = Location.objects.using(GLOBAL_ALIAS).filter(
             name_normalized=normalized, lat__range=(lat - 0.01, lat + 0.01)

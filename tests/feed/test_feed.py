@@ -879,3 +879,23 @@ def test_a_cursor_of_one_ordering_of_the_feed_is_refused_by_the_other(
     assert redis_client.keys("feedrank:*") == windows  # no window read or made
     assert _feed(client_for(viewer), ranked=1, cursor=ranked_cursor)["posts"] != []
     assert _feed(client_for(viewer), cursor=newest_cursor)["posts"] != []
+
+
+def test_rebuilding_celebrities_records_those_registered_before_the_database_did(
+    make_user, follow, publish, client_for, settings, redis_client
+):
+    """An account in the `celebrities` set whose counts do not say so (registered before they
+    recorded it, then below the threshold): the rebuild records it, so it stays merged."""
+    from accounts.models import UserCounters
+
+    fan = make_user("fan", shard="shard_0")
+    author = make_user("author", shard="shard_1")
+    follow(fan, author)
+    redis_client.sadd(timelines.CELEBRITIES, str(author.id))
+
+    registered = celebrities_rebuild()
+    fanned = post_fanout(post_id=publish(author, "later"))
+
+    counters = UserCounters.objects.using("shard_1").get(user_id=author.id)
+    assert (registered, counters.merged_at_read, counters.follower_count) == (1, True, 1)
+    assert fanned == 0
