@@ -43,28 +43,57 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         return self.keyword
 
     def authenticate(self, request):
-        header = authentication.get_authorization_header(request).split()
-        if not header or header[0].lower() != self.keyword.lower().encode():
+        key_hash = bearer_key_hash(request)
+        if key_hash is None:
             return None
-        if len(header) != 2 or len(header[1]) > 256:
-            raise exceptions.AuthenticationFailed(
-                "Malformed Authorization header.", "invalid_token"
-            )
-        try:
-            raw = header[1].decode("ascii")
-        except UnicodeDecodeError:
-            raise exceptions.AuthenticationFailed("Invalid token.", "invalid_token")
-        found = _token_with_user(hash_token(raw))
+        found = _token_with_user(key_hash)
         if found is None or not found[1].is_active:
             raise exceptions.AuthenticationFailed("Invalid or revoked token.", "invalid_token")
         token, user = found
         now = timezone.now()
         if token.expires_at <= now:
             raise exceptions.AuthenticationFailed("The token has expired.", "token_expired")
-        if user.last_active_at < now - dt.timedelta(hours=1):
+        if user.last_active_at < now - ACTIVITY_GRANULARITY:
             user_touch_active(user=user, now=now, token=token)
         request.auth_token = token
         return user, token
+
+
+ACTIVITY_GRANULARITY = dt.timedelta(hours=1)  # how stale `last_active_at` may be
+
+
+def bearer_key_hash(request) -> str | None:
+    """The SHA-256 of the request's bearer token, None if it names none; a malformed header
+    fails authentication."""
+    header = authentication.get_authorization_header(request).split()
+    if not header or header[0].lower() != BearerTokenAuthentication.keyword.lower().encode():
+        return None
+    if len(header) != 2 or len(header[1]) > 256:
+        raise exceptions.AuthenticationFailed("Malformed Authorization header.", "invalid_token")
+    try:
+        raw = header[1].decode("ascii")
+    except UnicodeDecodeError:
+        raise exceptions.AuthenticationFailed("Invalid token.", "invalid_token")
+    return hash_token(raw)
+
+
+def authenticated_by_entry(request, key_hash: str, cached: bytes | None) -> User | None:
+    """The user a token's cache entry (read by the caller, with other keys in one Redis call)
+    vouches for, set as the request's user; None, with nothing set, unless the entry alone
+    settles it: a missing, revoked or unreadable entry, an expired token or activity to record
+    take `authenticate`'s path, which answers them."""
+    if cached is None or cached == REVOKED:
+        return None
+    try:
+        token, user = _from_cache(key_hash, cached)
+    except (ValueError, OverflowError, OSError):
+        return None
+    now = timezone.now()
+    if token.expires_at <= now or user.last_active_at < now - ACTIVITY_GRANULARITY:
+        return None
+    request.user, request.auth = user, token
+    request.auth_token = token
+    return user
 
 
 def _token_with_user(key_hash: str) -> tuple[AuthToken, User] | None:

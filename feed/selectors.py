@@ -2,8 +2,9 @@
 deduplicated, filtered against the current graph (so an unfollow or block hides at once),
 hydrated in a fixed number of queries, newest first or ranked.
 
-A warm read is one Redis script (timeline and the lists of the celebrities the followee hint
-names, merged to a page's worth, with those posts' cached bodies and their authors' cards) and
+A warm read is one Redis script (the bearer token's check, when the view asks for it; the
+timeline and the lists of the celebrities the followee hint names, merged to a page's worth,
+with those posts' cached bodies and their authors' cards) and
 one query per shard, all in flight at once (the viewer's shard's also reads their graph, own
 posts and saves); what the script could not return (the viewer's own posts) costs one MGET more
 (posts.hydration). A missing timeline (new user, returning user, Redis restarted empty) is
@@ -139,7 +140,9 @@ class _Read:
 _PREFETCH = (POST_BODIES, AUTHOR_CARDS)  # read by the timeline script with the candidates
 
 
-def _round(read: _Read, before_id: int | None, count: int) -> tuple[list[int], dict]:
+def _round(
+    read: _Read, before_id: int | None, count: int, first: timelines.HomeRead | None = None
+) -> tuple[list[int], dict]:
     """The newest `count` post IDs below `before_id` from every source (timeline, followed
     celebrities, the viewer's own), deduplicated, with their states; fills in `read.graph`.
 
@@ -149,7 +152,7 @@ def _round(read: _Read, before_id: int | None, count: int) -> tuple[list[int], d
     viewer_id = read.viewer_id
     followees = read.graph.followees if read.graph is not None else None
     try:
-        home = timelines.home_read(
+        home = first or timelines.home_read(
             viewer_id, before_id=before_id, count=count, followees=followees, prefetch=_PREFETCH
         )
         if not home.complete:  # no hint: the graph first, then the celebrities it names
@@ -247,18 +250,20 @@ def _states(read: _Read, post_ids: list[int], before_id: int | None, count: int)
 
 
 def _visible_posts(
-    read: _Read, before_id: int | None, want: int
+    read: _Read, before_id: int | None, want: int, first: timelines.HomeRead | None = None
 ) -> tuple[list[PostState], Hydrated, int | None]:
     """Up to `want` posts the viewer may see, newest first, below `before_id`, with what renders
     them; and, when every round was spent on hidden candidates, the position to resume from
-    (else None). The viewer's saves among them are collected in `read.saved`."""
+    (else None). The viewer's saves among them are collected in `read.saved`. `first` is the
+    first round's Redis read, if made already (`feed_first_read`)."""
     shown: list[PostState] = []
     hydrated = Hydrated(bodies={}, cards={})
     stale: list[int] = []
     count = want + CANDIDATE_SLACK
     resume: int | None = None
     for _ in range(MAX_ROUNDS):
-        candidates, states = _round(read, before_id, count)
+        candidates, states = _round(read, before_id, count, first)
+        first = None
         graph = read.graph
         assert graph is not None  # read with the first round's states
         if not candidates:
@@ -290,7 +295,33 @@ def _visible_posts(
     return shown, hydrated, resume
 
 
-def feed_home_page(*, viewer_id: int, page: PageRequest, ranked: bool = False) -> dict:
+def _want(page: PageRequest) -> int:
+    return page.limit + 1  # one more than shown tells whether there are more
+
+
+def feed_first_read(
+    token_key: str, page: PageRequest
+) -> tuple[bytes | None, timelines.HomeRead | None]:
+    """The newest-first page's first Redis read made with the check of the bearer token whose
+    cache entry is `token_key`, in one call: the entry, and the read for the user it names
+    (pass it to `feed_home_page` once the entry is checked). A single Redis only."""
+    return timelines.home_read_for_token(
+        token_key,
+        before_id=page.cursor.id if page.cursor is not None else None,
+        count=_want(page) + CANDIDATE_SLACK,  # as `_visible_posts` reads
+        prefetch=_PREFETCH,
+    )
+
+
+def feed_home_page(
+    *,
+    viewer_id: int,
+    page: PageRequest,
+    ranked: bool = False,
+    first: timelines.HomeRead | None = None,
+) -> dict:
+    """A page of the viewer's home feed; `first` is its first Redis read, from
+    `feed_first_read` (newest first only)."""
     read = _Read(viewer_id=viewer_id)
     if ranked:
         try:
@@ -299,7 +330,7 @@ def feed_home_page(*, viewer_id: int, page: PageRequest, ranked: bool = False) -
             logger.warning("ranked feed unavailable", exc_info=True)
             raise ApiError(503, "unavailable", "Please try again shortly.", retry_after=5)
     before_id = page.cursor.id if page.cursor is not None else None
-    posts, hydrated, resume = _visible_posts(read, before_id, page.limit + 1)
+    posts, hydrated, resume = _visible_posts(read, before_id, _want(page), first)
     next_cursor = None
     if len(posts) > page.limit:
         posts = posts[: page.limit]

@@ -233,129 +233,152 @@ def celebrity_posts(
 # With the hint, the followed celebrities are one SINTER of two sets. The celebrity lists are
 # named here rather than passed as keys, which a single server allows (a cluster takes the
 # pipelined path instead).
-_HOME_LUA = """
+_HOME_FUNCTION = """
 local call = redis.call
-local count = tonumber(ARGV[3])
-local out = {0, 0, {}, {}, {}}
-local celebrities
-if ARGV[8] then
-  out[2] = 1
-  local ids = {}
-  for id in string.gmatch(ARGV[8], '%d+') do
-    ids[#ids + 1] = id
-  end
-  celebrities = {}
-  for first = 1, #ids, 1000 do  -- SMISMEMBER in slices: unpack's stack is limited
-    local slice = {unpack(ids, first, math.min(first + 999, #ids))}
-    local flags = call('SMISMEMBER', KEYS[2], unpack(slice))
-    for i = 1, #slice do
-      if flags[i] == 1 then
-        celebrities[#celebrities + 1] = slice[i]
+local function home(KEYS)
+  local count = tonumber(ARGV[3])
+  local out = {0, 0, {}, {}, {}}
+  local celebrities
+  if ARGV[8] then
+    out[2] = 1
+    local ids = {}
+    for id in string.gmatch(ARGV[8], '%d+') do
+      ids[#ids + 1] = id
+    end
+    celebrities = {}
+    for first = 1, #ids, 1000 do  -- SMISMEMBER in slices: unpack's stack is limited
+      local slice = {unpack(ids, first, math.min(first + 999, #ids))}
+      local flags = call('SMISMEMBER', KEYS[2], unpack(slice))
+      for i = 1, #slice do
+        if flags[i] == 1 then
+          celebrities[#celebrities + 1] = slice[i]
+        end
       end
     end
-  end
-else
-  local version = call('GET', KEYS[4])
-  if not version or version == '-' then
-    return out
-  end
-  local size, digest = string.match(version, '^(%d+) (%x+)$')
-  if not size or (size ~= '0' and call('EXISTS', KEYS[3]) == 0) then
-    call('DEL', KEYS[4])  -- not a version, or the set went (evicted) and it stayed: refill
-    return out
-  end
-  out[2] = digest
-  celebrities = call('SINTER', KEYS[3], KEYS[2])
-end
-local lists = {}
-if call('EXPIRE', KEYS[1], ARGV[1]) == 1 then
-  out[1] = 1
-  lists[1] = call('ZREVRANGEBYLEX', KEYS[1], ARGV[2], '(0000000000000000000', 'LIMIT', 0, count)
-end
-for _, id in ipairs(celebrities) do
-  local key = 'celebrity:{' .. id .. '}:posts'
-  if call('EXISTS', key) == 1 then
-    lists[#lists + 1] = call('ZREVRANGEBYLEX', key, ARGV[2], '(0000000000000000000',
-                             'LIMIT', 0, count)
   else
-    out[#out + 1] = id
+    local version = call('GET', KEYS[4])
+    if not version or version == '-' then
+      return out
+    end
+    local size, digest = string.match(version, '^(%d+) (%x+)$')
+    if not size or (size ~= '0' and call('EXISTS', KEYS[3]) == 0) then
+      call('DEL', KEYS[4])  -- not a version, or the set went (evicted) and it stayed: refill
+      return out
+    end
+    out[2] = digest
+    celebrities = call('SINTER', KEYS[3], KEYS[2])
   end
-end
--- Merge the lists (each newest first) through a heap of their heads, newest on top: count
--- pops of log(lists) steps each. Members are 19-digit IDs, so any string order is ID order.
-local heap, at = {}, {}
-local function newer(a, b)
-  return lists[a][at[a]] > lists[b][at[b]]
-end
-local function sift_down(i)
-  while true do
-    local top, l, r = i, 2 * i, 2 * i + 1
-    if l <= #heap and newer(heap[l], heap[top]) then top = l end
-    if r <= #heap and newer(heap[r], heap[top]) then top = r end
-    if top == i then return end
-    heap[i], heap[top] = heap[top], heap[i]
-    i = top
+  local lists = {}
+  if call('EXPIRE', KEYS[1], ARGV[1]) == 1 then
+    out[1] = 1
+    lists[1] = call('ZREVRANGEBYLEX', KEYS[1], ARGV[2], '(0000000000000000000', 'LIMIT', 0, count)
   end
-end
-for i = 1, #lists do
-  if #lists[i] > 0 then
-    at[i] = 1
-    heap[#heap + 1] = i
-  end
-end
-for i = math.floor(#heap / 2), 1, -1 do
-  sift_down(i)
-end
-local merged, last = out[3], nil
-while #merged < count and #heap > 0 do
-  local list = heap[1]
-  local member = lists[list][at[list]]
-  if member ~= last then
-    merged[#merged + 1] = member
-    last = member
-  end
-  at[list] = at[list] + 1
-  if not lists[list][at[list]] then
-    heap[1] = heap[#heap]
-    heap[#heap] = nil
-  end
-  sift_down(1)
-end
-local function mget(keys)  -- in slices: unpack's stack is limited
-  local found = {}
-  for first = 1, #keys, 1000 do
-    local slice = call('MGET', unpack(keys, first, math.min(first + 999, #keys)))
-    for i = 1, #slice do
-      found[first + i - 1] = slice[i]
+  for _, id in ipairs(celebrities) do
+    local key = 'celebrity:{' .. id .. '}:posts'
+    if call('EXISTS', key) == 1 then
+      lists[#lists + 1] = call('ZREVRANGEBYLEX', key, ARGV[2], '(0000000000000000000',
+                               'LIMIT', 0, count)
+    else
+      out[#out + 1] = id
     end
   end
-  return found
-end
-if ARGV[4] ~= '' and #merged > 0 then
-  local keys, authors, seen = {}, {}, {}
-  for i, member in ipairs(merged) do
-    keys[i] = ARGV[4] .. string.match(member, '^0*(%d+)$') .. ARGV[5]
+  -- Merge the lists (each newest first) through a heap of their heads, newest on top: count
+  -- pops of log(lists) steps each. Members are 19-digit IDs, so any string order is ID order.
+  local heap, at = {}, {}
+  local function newer(a, b)
+    return lists[a][at[a]] > lists[b][at[b]]
   end
-  local bodies = mget(keys)
-  out[4] = bodies
-  keys = {}
-  for _, body in ipairs(bodies) do
-    local author = body and string.match(body, '^%d+ (%d+) ')
-    if author and not seen[author] then
-      seen[author] = true
-      authors[#authors + 1] = author
-      keys[#keys + 1] = ARGV[6] .. author .. ARGV[7]
+  local function sift_down(i)
+    while true do
+      local top, l, r = i, 2 * i, 2 * i + 1
+      if l <= #heap and newer(heap[l], heap[top]) then top = l end
+      if r <= #heap and newer(heap[r], heap[top]) then top = r end
+      if top == i then return end
+      heap[i], heap[top] = heap[top], heap[i]
+      i = top
     end
   end
-  local cards = mget(keys)
-  for i, author in ipairs(authors) do
-    out[5][2 * i - 1] = author
-    out[5][2 * i] = cards[i]
+  for i = 1, #lists do
+    if #lists[i] > 0 then
+      at[i] = 1
+      heap[#heap + 1] = i
+    end
   end
+  for i = math.floor(#heap / 2), 1, -1 do
+    sift_down(i)
+  end
+  local merged, last = out[3], nil
+  while #merged < count and #heap > 0 do
+    local list = heap[1]
+    local member = lists[list][at[list]]
+    if member ~= last then
+      merged[#merged + 1] = member
+      last = member
+    end
+    at[list] = at[list] + 1
+    if not lists[list][at[list]] then
+      heap[1] = heap[#heap]
+      heap[#heap] = nil
+    end
+    sift_down(1)
+  end
+  local function mget(keys)  -- in slices: unpack's stack is limited
+    local found = {}
+    for first = 1, #keys, 1000 do
+      local slice = call('MGET', unpack(keys, first, math.min(first + 999, #keys)))
+      for i = 1, #slice do
+        found[first + i - 1] = slice[i]
+      end
+    end
+    return found
+  end
+  if ARGV[4] ~= '' and #merged > 0 then
+    local keys, authors, seen = {}, {}, {}
+    for i, member in ipairs(merged) do
+      keys[i] = ARGV[4] .. string.match(member, '^0*(%d+)$') .. ARGV[5]
+    end
+    local bodies = mget(keys)
+    out[4] = bodies
+    keys = {}
+    for _, body in ipairs(bodies) do
+      local author = body and string.match(body, '^%d+ (%d+) ')
+      if author and not seen[author] then
+        seen[author] = true
+        authors[#authors + 1] = author
+        keys[#keys + 1] = ARGV[6] .. author .. ARGV[7]
+      end
+    end
+    local cards = mget(keys)
+    for i, author in ipairs(authors) do
+      out[5][2 * i - 1] = author
+      out[5][2 * i] = cards[i]
+    end
+  end
+  return out
 end
-return out
 """
+_HOME_LUA = _HOME_FUNCTION + "return home(KEYS)\n"
 _HOME_SHA = hashlib.sha1(_HOME_LUA.encode(), usedforsecurity=False).hexdigest()
+
+# The same read for the holder of a bearer token, with the token's check in the same call (the
+# feed's hottest path makes one round trip where it made two). KEYS: the token's cache entry,
+# then the celebrity set; the viewer's keys are named from the user ID in the entry (a single
+# server only, like the celebrity lists). Returns the entry (false: none), then, if it names a
+# user, the home read's answer. The caller checks the entry exactly as authentication would
+# (expiry, revocation, activity) before using anything read with it.
+_AUTH_HOME_LUA = (
+    _HOME_FUNCTION
+    + """
+local entry = call('GET', KEYS[1])
+local user = entry and string.match(entry, '^(%d+) ')
+if not user then
+  return {entry}
+end
+return {entry, home({'timeline:{' .. user .. '}', KEYS[2], 'follows:{' .. user .. '}:ids',
+                     'follows:{' .. user .. '}:v'})}
+"""
+)
+_AUTH_HOME_SHA = hashlib.sha1(_AUTH_HOME_LUA.encode(), usedforsecurity=False).hexdigest()
 
 
 def follows_key(user_id: int) -> str:
@@ -482,11 +505,33 @@ def home_read(
         args.extend(("", "", "", ""))
     if followees is not None:
         args.append(",".join(map(str, followees)))
+    reply = _evalsha(_HOME_SHA, _HOME_LUA, keys, args)
+    return _home_parse(reply, prefetched=prefetch is not None)
+
+
+def home_read_for_token(
+    token_key: str, *, before_id: int | None, count: int, prefetch: tuple[CachedKind, CachedKind]
+) -> tuple[bytes | None, HomeRead | None]:
+    """The token's cache entry (None: none) and, if the entry names a user, `home_read` for
+    that user with the followee hint, in one call on a single Redis. Nothing read may be used
+    before the entry has been checked as authentication checks it."""
+    high = f"({member(before_id)}" if before_id is not None else "+"
+    args = [ttl_seconds(), high, count, *(part for kind in prefetch for part in kind.key_parts())]
+    reply = _evalsha(_AUTH_HOME_SHA, _AUTH_HOME_LUA, [token_key, CELEBRITIES], args)
+    if len(reply) < 2:
+        return reply[0], None
+    return reply[0], _home_parse(reply[1], prefetched=True)
+
+
+def _evalsha(sha: str, script: str, keys: list[str], args: list) -> list:
     client = get_redis()
     try:
-        reply = client.execute_command("EVALSHA", _HOME_SHA, len(keys), *keys, *args)
+        return client.execute_command("EVALSHA", sha, len(keys), *keys, *args)
     except NoScriptError:
-        reply = client.execute_command("EVAL", _HOME_LUA, len(keys), *keys, *args)
+        return client.execute_command("EVAL", script, len(keys), *keys, *args)
+
+
+def _home_parse(reply: list, *, prefetched: bool) -> HomeRead:
     exists, known, posts, bodies, cards, *missing = reply
     ids = [int(m) for m in posts]
     return HomeRead(
@@ -495,6 +540,6 @@ def home_read(
         celebrities_missing=[int(u) for u in missing],
         complete=bool(known),
         hint_digest=known.decode() if isinstance(known, bytes) else None,
-        bodies=dict(zip(ids, bodies, strict=False)) if prefetch is not None else {},
+        bodies=dict(zip(ids, bodies, strict=False)) if prefetched else {},
         cards={int(cards[i]): cards[i + 1] for i in range(0, len(cards), 2)},
     )

