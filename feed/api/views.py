@@ -31,7 +31,8 @@ class FeedApi(APIView):
     first_read = None
 
     def initial(self, request, *args, **kwargs):
-        if not settings.REDIS_CLUSTER and not request.query_params.get("ranked"):
+        ranked = _RANKED.get(request.query_params.get("ranked") or "0")
+        if request.method == "GET" and ranked is False and not settings.REDIS_CLUSTER:
             self.first_read = self._read_with_token(request)
         super().initial(request, *args, **kwargs)
 
