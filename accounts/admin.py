@@ -13,6 +13,7 @@ from accounts.services.auth import (
     login_failure_record,
     login_limits_enforce,
     normalize_username,
+    user_counters_ensure,
     user_tokens_delete,
     user_tokens_forget,
     user_tokens_mark_revoked,
@@ -110,6 +111,8 @@ class UserAdmin(RefusedWhileUnavailable, DjangoUserAdmin):
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
+        if not change:  # on the user's shard, as sign-up makes it
+            after_commit(lambda: user_counters_ensure(user_id=obj.pk), using="default")
         user_cards_forget(user_ids=[obj.pk])
         if obj.is_active:
             user_tokens_forget(user_ids=[obj.pk])

@@ -200,11 +200,9 @@ def relationship(viewer_id: int | None, owner_id: int) -> Relationship:
                 Block.objects.using(owner_alias).filter(blocker_id=owner_id, blocked_id=viewer_id)
             ),
         )
-    row = owner_side.values().first() or {
-        "follower_count": 0,
-        "following_count": 0,
-        "post_count": 0,
-    }
+    row = owner_side.values().first() or _owner_side_without_counters(
+        owner_alias, viewer_id, owner_id
+    )
     counts: dict[str, Any] = {
         "follower_count": row["follower_count"],
         "following_count": row["following_count"],
@@ -236,6 +234,22 @@ def relationship(viewer_id: int | None, owner_id: int) -> Relationship:
         blocked_by_viewer=flags["blocks"],
         blocks_viewer=bool(row.get("blocks_viewer", False)),
     )
+
+
+def _owner_side_without_counters(alias: str, viewer_id: int | None, owner_id: int) -> dict:
+    """The owner's side when their counters row is missing (a crash at sign-up, an account made
+    in the admin): no counts, but a pending request or a block of the viewer still counts."""
+    row: dict[str, Any] = {"follower_count": 0, "following_count": 0, "post_count": 0}
+    if viewer_id is not None and viewer_id != owner_id:
+        row["requested"] = (
+            FollowRequest.objects.using(alias)
+            .filter(target_id=owner_id, requester_id=viewer_id, approved_at__isnull=True)
+            .exists()
+        )
+        row["blocks_viewer"] = (
+            Block.objects.using(alias).filter(blocker_id=owner_id, blocked_id=viewer_id).exists()
+        )
+    return row
 
 
 def _viewer_flags_without_counters(alias: str, viewer_id: int, owner_id: int) -> dict:

@@ -4,6 +4,7 @@ import pytest
 
 from accounts.models import Follower, FollowRequest, User, UserCounters
 from accounts.services.auth import REVOKED, hash_token, token_cache_key
+from accounts.services.graph import block_create
 
 ALL = "__all__"
 pytestmark = pytest.mark.django_db(databases=ALL)
@@ -109,3 +110,30 @@ def test_reactivating_from_the_inactive_list_forgets_the_revoked_marks_of_those_
     assert redis_client.get(token_cache_key(hash_token(bob.token))) == REVOKED
     assert client_for(bob).get("/api/v1/accounts/me").status_code == 401
     assert User.objects.get(pk=bob.pk).is_active is False
+
+
+def test_an_account_added_in_the_admin_shows_a_pending_request_and_a_block(
+    admin_client_all, make_user, client_for, redis_client, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(using="default", execute=True):
+        added = admin_client_all.post(
+            "/admin/accounts/user/add/",
+            {"username": "owner", "password1": "pw-Owner-123456", "password2": "pw-Owner-123456"},
+        )
+    assert added.status_code == 302
+    owner = User.objects.get(username="owner")
+    assert _counts(owner) == (0, 0)  # the counters row, on the owner's shard, as sign-up makes
+    User.objects.filter(pk=owner.pk).update(is_private=True)
+    viewer, blocked = make_user("viewer"), make_user("blocked")
+    assert client_for(viewer).post(f"/api/v1/users/{owner.id}/follow").json() == {
+        "status": "requested"
+    }
+    UserCounters.objects.using(owner.shard_alias()).filter(user_id=owner.id).delete()
+    # Even with the row lost, the owner's side of the relationship is read.
+    profile = client_for(viewer).get(f"/api/v1/users/{owner.id}").json()
+    assert (profile["follow_requested_by_viewer"], profile["follower_count"]) == (True, 0)
+    block_create(blocker=owner, blocked_id=blocked.id)
+    UserCounters.objects.using(owner.shard_alias()).filter(user_id=owner.id).delete()
+    for path in (f"/api/v1/users/{owner.id}", f"/api/v1/users/{owner.id}/followers"):
+        response = client_for(blocked).get(path)
+        assert (response.status_code, response.json()["error"]["code"]) == (404, "not_found")
