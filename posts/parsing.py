@@ -11,14 +11,31 @@ MENTION_RE = re.compile(r"(?<![\w@])@([A-Za-z0-9._]{1,30})")
 
 
 def hashtags_in(text: str) -> list[str]:
-    """Distinct hashtags in order of appearance, normalised (NFKC, case-folded)."""
+    """Distinct hashtags in order of appearance, normalised (`hashtag_normalize`)."""
     seen: dict[str, None] = {}
     for match in HASHTAG_RE.finditer(text):
-        tag = unicodedata.normalize("NFKC", match.group(1)).casefold()
-        # "#1" is a number, not a tag; normalising can lengthen a tag past what is stored.
-        if any(ch.isalpha() for ch in tag) and len(tag) <= 100:
+        tag = hashtag_normalize(match.group(1))
+        if tag is not None:
             seen.setdefault(tag, None)
     return list(seen)
+
+
+_TAG_WORD_RE = re.compile(r"\w{1,100}")
+
+
+def hashtag_normalize(name: str) -> str | None:
+    """A hashtag as stored (NFKC, case-folded), or None if `name` is none: given as typed (word
+    characters) or as stored, since folding can give a tag other characters (`İ` becomes `i`
+    and a combining dot; `½` becomes 1, a fraction slash and 2). "#1" is a number, not a tag;
+    normalising can lengthen a tag past what is stored."""
+    tag = unicodedata.normalize("NFKC", name).casefold()
+    if not (0 < len(tag) <= 100 and any(ch.isalpha() for ch in tag)):
+        return None
+    if _TAG_WORD_RE.fullmatch(name) or (
+        tag == name and not any(unicodedata.category(ch)[0] in "CPZ" for ch in tag)
+    ):  # no control, punctuation or space: what a tag as typed cannot hold
+        return tag
+    return None
 
 
 def mentions_in(text: str) -> list[str]:

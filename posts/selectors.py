@@ -360,7 +360,7 @@ class VisibleComment:
 
 
 def comment_get_visible(
-    *, viewer_id: int, comment_id: int, for_update: bool = False, deleting: bool = False
+    *, viewer_id: int | None, comment_id: int, for_update: bool = False, deleting: bool = False
 ) -> VisibleComment | None:
     """The comment and its post if the viewer sees it in the comment list, else None.
 
@@ -396,7 +396,8 @@ REPLIES_PER_COMMENT = 50
 
 
 def comments_page(*, viewer_id: int | None, post_id: int, page: PageRequest) -> dict | None:
-    """Top-level comments oldest first, each followed by its replies (oldest first)."""
+    """Top-level comments oldest first, each followed by its first REPLIES_PER_COMMENT replies
+    (oldest first); `replies_page` pages through all of a comment's replies."""
     if post_get_visible(viewer_id=viewer_id, post_id=post_id) is None:
         return None
     alias = alias_for_id(post_id)
@@ -425,6 +426,29 @@ def comments_page(*, viewer_id: int | None, post_id: int, page: PageRequest) -> 
     if has_more:
         next_cursor = encode_cursor(ts=timestamp_ms_of(top[-1].id), id=top[-1].id)
     return {"comments": rendered, "next_cursor": next_cursor, "has_more": has_more}
+
+
+def replies_page(*, viewer_id: int | None, comment_id: int, page: PageRequest) -> dict | None:
+    """A comment's replies oldest first, as the comment list shows them; None if the viewer
+    does not see the comment (a reply has no replies: replies go one level deep)."""
+    if comment_get_visible(viewer_id=viewer_id, comment_id=comment_id) is None:
+        return None
+    rows = Comment.objects.using(alias_for_id(comment_id)).filter(
+        parent_id=comment_id, deleted_at__isnull=True
+    )
+    if page.cursor is not None:
+        rows = rows.filter(id__gt=page.cursor.id)
+    replies = list(rows.order_by("id")[: page.limit + 1])
+    has_more = len(replies) > page.limit
+    replies = replies[: page.limit]
+    next_cursor = None
+    if has_more:
+        next_cursor = encode_cursor(ts=timestamp_ms_of(replies[-1].id), id=replies[-1].id)
+    return {
+        "comments": comments_render(viewer_id, replies),
+        "next_cursor": next_cursor,
+        "has_more": has_more,
+    }
 
 
 def locations_search(*, query: str, limit: int = 20) -> list[dict]:

@@ -11,6 +11,11 @@ urlpatterns = [
     path("posts/<str:post_id>/save", views.PostSaveApi.as_view(), name="post-save"),
     path("comments/<str:comment_id>", views.CommentApi.as_view(), name="comment"),
     path("comments/<str:comment_id>/like", views.CommentLikeApi.as_view(), name="comment-like"),
+    path(
+        "comments/<str:comment_id>/replies",
+        views.CommentRepliesApi.as_view(),
+        name="comment-replies",
+    ),
     path("accounts/me/saved", views.SavedPostsApi.as_view(), name="saved-posts"),
     path("users/<str:user_id>/posts", views.UserPostsApi.as_view(), name="user-posts"),
     path("tags/<str:name>/posts", views.TagPostsApi.as_view(), name="tag-posts"),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import unicodedata
-
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
@@ -14,6 +12,7 @@ from instagram.api import PAGE_PARAMETERS, error_responses, not_found, parse_id
 from instagram.pagination import parse_page_request
 from posts import selectors
 from posts.api import serializers as s
+from posts.parsing import hashtag_normalize
 from posts.services import comments, likes, locations, posts, saves
 
 
@@ -168,6 +167,22 @@ class CommentApi(APIView):
         return Response(status=204)
 
 
+class CommentRepliesApi(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        parameters=PAGE_PARAMETERS,
+        responses={200: s.CommentListSerializer, **error_responses(400, 404)},
+    )
+    def get(self, request, comment_id: str):
+        page = parse_page_request(request.query_params)
+        return _or_404(
+            selectors.replies_page(
+                viewer_id=_viewer_id(request), comment_id=parse_id(comment_id), page=page
+            )
+        )
+
+
 class CommentLikeApi(APIView):
     permission_classes = [IsAuthenticated]
 
@@ -235,8 +250,8 @@ class TagPostsApi(APIView):
         responses={200: s.PostListSerializer, **error_responses(400, 404)},
     )
     def get(self, request, name: str):
-        tag = unicodedata.normalize("NFKC", name.lstrip("#")).casefold()
-        if not tag or len(tag) > 100 or not all(ch.isalnum() or ch == "_" for ch in tag):
+        tag = hashtag_normalize(name.lstrip("#"))
+        if tag is None:
             raise not_found("Hashtag not found.")
         page = parse_page_request(request.query_params)
         return Response(selectors.tag_posts_page(viewer_id=_viewer_id(request), tag=tag, page=page))

@@ -3,7 +3,10 @@ import threading
 import pytest
 from django.db import connections
 
+from accounts.services.graph import block_create
 from posts.models import Comment, Like, LikedPost, Post, Save
+from posts.selectors import REPLIES_PER_COMMENT
+from posts.services.comments import comment_create
 
 ALL = "__all__"
 pytestmark = pytest.mark.django_db(databases=ALL)
@@ -240,3 +243,42 @@ def test_save_unsave_and_saved_list(make_user, client_for, post_for, redis_clien
     assert saved["posts"][0]["viewer_has_saved"] is True
     assert [int(p["post_id"]) for p in rest["posts"]] == [p1]
     assert list(Save.objects.using("shard_1").values_list("post_id", flat=True)) == [p2]
+
+
+def test_every_reply_of_a_long_thread_can_be_read_a_page_at_a_time(
+    make_user, client_for, post_for, redis_client
+):
+    ann, ben = make_user("ann"), make_user("ben", shard="shard_1")
+    post_id = post_for(ann)
+    top = comment_create(author=ann, post_id=post_id, text="top")
+    replies = [
+        comment_create(author=ben, post_id=post_id, text=f"r{n}", parent_id=top.id).id
+        for n in range(REPLIES_PER_COMMENT + 5)
+    ]
+    stranger = client_for(None)
+
+    listing = stranger.get(f"/api/v1/posts/{post_id}/comments").json()
+    assert listing["comments"][0]["reply_count"] == REPLIES_PER_COMMENT + 5
+    assert len(listing["comments"]) == 1 + REPLIES_PER_COMMENT
+    pages, cursor = [], ""
+    while True:
+        body = stranger.get(f"/api/v1/comments/{top.id}/replies?limit=20{cursor}").json()
+        pages.append([int(c["comment_id"]) for c in body["comments"]])
+        if not body["has_more"]:
+            assert body["next_cursor"] is None
+            break
+        cursor = f"&cursor={body['next_cursor']}"
+    assert [len(p) for p in pages] == [20, 20, 15]
+    assert [c for page in pages for c in page] == replies
+    assert {c["parent_id"] for c in body["comments"]} == {str(top.id)}
+
+    # A reply has none; what the viewer may not see is a 404, like the comment itself.
+    last = client_for(None).get(f"/api/v1/comments/{replies[0]}/replies").json()
+    assert (last["comments"], last["has_more"]) == ([], False)
+    block_create(blocker=ann, blocked_id=ben.id)
+    for path in (f"/api/v1/comments/{top.id}/replies", f"/api/v1/comments/{replies[0]}/replies"):
+        response = client_for(ben).get(path)
+        assert (response.status_code, response.json()["error"]["code"]) == (404, "not_found")
+    assert client_for(None).get("/api/v1/comments/abc/replies").status_code == 404
+    bad = client_for(None).get(f"/api/v1/comments/{top.id}/replies?cursor=nope")
+    assert (bad.status_code, bad.json()["error"]["code"]) == (400, "invalid_cursor")

@@ -150,3 +150,26 @@ def test_bad_ids_are_a_404(client_for, path):
 
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+def test_a_tag_whose_folded_form_is_not_all_word_characters_has_its_page(
+    make_user, client_for, post_for, redis_client
+):
+    ann = make_user("ann")
+    istanbul = post_for(ann, caption="#İstanbul by night")
+    half = post_for(ann, caption="#a½ marathon")
+
+    shown = client_for(None).get(f"/api/v1/posts/{istanbul}").json()["hashtags"]
+    assert shown == ["i\u0307stanbul"]  # "İ" folds to "i" and a combining dot
+    for name, post_id in (
+        ("İstanbul", istanbul),
+        ("%23İstanbul", istanbul),
+        ("i\u0307stanbul", istanbul),
+        ("a½", half),
+        ("a1\u20442", half),
+    ):
+        body = client_for(None).get(f"/api/v1/tags/{name}/posts").json()
+        assert [int(p["post_id"]) for p in body["posts"]] == [post_id], name
+    for name in ("a%23b", "a.b", "foo%20bar", "1"):
+        response = client_for(None).get(f"/api/v1/tags/{name}/posts")
+        assert (response.status_code, response.json()["error"]["code"]) == (404, "not_found")
