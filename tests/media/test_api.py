@@ -100,6 +100,17 @@ def test_variants_are_served_immutable_and_originals_never(authed, media_root, s
     assert metadata.status_code == 200
     assert b'"filter_id": "normal"' in b"".join(metadata.streaming_content)
     assert original.status_code == 404
+    # Nor by any path that only resolves to it, by anyone.
+    user_id, media_id = prefix.split("/")[-2:]
+    for path in (
+        f"{prefix}/original.jpg/",
+        f"{prefix}/original.jpg/.",
+        f"{prefix}/./original.jpg",
+        f"{prefix}/../{media_id}/original.jpg",
+        f"/media/{user_id}//{media_id}/original.jpg",
+        f"{prefix}/ORIGINAL.jpg",
+    ):
+        assert authed.get(path).status_code == 404, path
 
 
 @pytest.mark.django_db(databases=ALL)
