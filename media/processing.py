@@ -16,17 +16,20 @@ between 4:5 and 1.91:1; images whose short side is under 320 px are upscaled to 
 from __future__ import annotations
 
 import io
+import logging
 import math
 import struct
 from dataclasses import dataclass
 from functools import cache
 from typing import BinaryIO
 
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, UnidentifiedImageError
 
 from media import hashes
 from media.filters import lut_for
 from media.validation import ImageKind, ImageTooLarge, InvalidImage, open_image
+
+logger = logging.getLogger(__name__)
 
 MIN_SIDE = 320
 MAX_WIDTH = 1080
@@ -94,7 +97,10 @@ def render(
         image = open_image(fp, kind)
     except Image.DecompressionBombError:
         raise ImageTooLarge(f"The image has more than {max_pixels} pixels.")
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, struct.error):
+    except MemoryError:
+        raise
+    except Exception as exc:  # codecs report bad data as anything (pillow-heif: RuntimeError)
+        _log_undecodable(exc)
         raise InvalidImage("The image is corrupt or truncated.")
     with image:
         raw_w, raw_h = image.size
@@ -102,9 +108,23 @@ def render(
             raise ImageTooLarge(f"The image has more than {max_pixels} pixels.")
         try:
             return _render(image, variants=variants, filter_id=filter_id, quality=quality)
-        except (OSError, ValueError, SyntaxError, struct.error, EOFError, ZeroDivisionError):
-            # Pillow reports undecodable data as OSError/ValueError (truncated, bad Huffman...).
+        except MemoryError:
+            raise
+        except Exception as exc:
+            # Pillow reports undecodable data as OSError/ValueError (truncated, bad Huffman...),
+            # other codecs and metadata parsers as whatever they raise.
+            _log_undecodable(exc)
             raise InvalidImage("The image could not be decoded.")
+
+
+_EXPECTED = (UnidentifiedImageError, OSError, ValueError, SyntaxError, struct.error, EOFError)
+
+
+def _log_undecodable(exc: Exception) -> None:
+    """Undecodable uploads are routine; an error of another type is logged with its trace, in
+    case it is ours rather than the file's."""
+    if not isinstance(exc, _EXPECTED):
+        logger.warning("an upload failed to render with %s", type(exc).__name__, exc_info=exc)
 
 
 def _render(
@@ -138,7 +158,9 @@ def _render(
         image.draft("RGB", (math.ceil(raw_w * ratio), math.ceil(raw_h * ratio)))
     image.load()  # the one decode (a no-op if it already happened)
     icc_profile = image.info.get("icc_profile")
-    image = _flatten(ImageOps.exif_transpose(image) if orientation != 1 else image)
+    # Turned by the orientation read above, not by `ImageOps.exif_transpose`, which also
+    # rewrites the EXIF block and fails on a malformed one; variants carry no EXIF anyway.
+    image = _flatten(image.transpose(_TURNS[orientation]) if orientation != 1 else image)
 
     factor = image.size[0] / src_w  # what the draft kept
     inter = _resize(image, inter_size, _centre_box(src_w, src_h, *union, factor))
@@ -185,6 +207,18 @@ def _resize(
         return image.crop((left, top, left + size[0], top + size[1]))
     gentle = box[2] - box[0] <= 2 * size[0]
     return image.resize(size, GENTLE_RESAMPLE if gentle else RESAMPLE, box=box, reducing_gap=3.0)
+
+
+# The turn that shows an image of each EXIF orientation upright.
+_TURNS = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 
 def _orientation(image: Image.Image) -> int:

@@ -91,12 +91,27 @@ def media_expire(*, now: dt.datetime | None = None, batch: int = EXPIRE_BATCH) -
         )
         for media in expired:
             try:
-                media_delete(media=media)
+                deleted += _expired_delete(alias, media.id, now)
             except Exception:  # one failing file must not stop the sweep; retried next run
                 logger.exception("could not delete expired media %s", media.id)
-                continue
-            deleted += 1
     return deleted
+
+
+def _expired_delete(alias: str, media_id: int, now: dt.datetime) -> int:
+    """Delete one upload if it is still expired, under its row lock: an attach that locked it
+    first wins (it is no longer expired once that commits), and one that comes after finds it
+    gone. A file that cannot be deleted keeps the row, for the next run."""
+    with transaction.atomic(using=alias):
+        media = (
+            Media.objects.using(alias)
+            .select_for_update()
+            .filter(id=media_id, attached_at__isnull=True, expires_at__lte=now)
+            .first()
+        )
+        if media is None:
+            return 0
+        media_delete(media=media)
+    return 1
 
 
 def _access_key(alias: str) -> str:

@@ -110,6 +110,7 @@ def media_process(*, media_id: int) -> Media | None:
     )
     bands = _bands(rendered.phash)
     with transaction.atomic(using=alias):
+        _source_lock(alias, media_id)
         Media.objects.using(alias).filter(
             storage_prefix=media.storage_prefix, status=MediaStatus.PROCESSING
         ).update(
@@ -135,6 +136,13 @@ def media_process(*, media_id: int) -> Media | None:
     return media
 
 
+def _source_lock(alias: str, media_id: int) -> None:
+    """Lock an upload before marking it and its duplicates final: a duplicate being made locks
+    it too (`_duplicate_source`), so the marking, a statement run once the lock is held, sees
+    every duplicate committed meanwhile."""
+    list(Media.objects.using(alias).select_for_update().filter(id=media_id).values_list("id"))
+
+
 def media_fail(*, media_id: int, reason: str) -> Media | None:
     """Mark a `processing` upload (and its exact duplicates) failed with a reason."""
     alias = alias_for_id(media_id)
@@ -143,6 +151,7 @@ def media_fail(*, media_id: int, reason: str) -> Media | None:
         return None
     logger.info("media %s failed: %s", media_id, reason)
     with transaction.atomic(using=alias):
+        _source_lock(alias, media_id)
         Media.objects.using(alias).filter(
             Q(id=media_id) | Q(duplicate_of_id=media_id), status=MediaStatus.PROCESSING
         ).update(
@@ -225,14 +234,23 @@ def profile_picture_create(*, user: User, file: UploadedFile) -> Media:
     """A profile picture from an upload: the same validation and pipeline, rendered at once
     (320 and 150 square), so the caller can show it in its answer. Returns a `ready` row that
     never expires; a file that cannot be rendered is a 400 and leaves nothing behind."""
+    from media.services.lifecycle import media_delete
+
     media = media_create_from_upload(
         uploader_id=user.id, file=file, kind=MediaKind.PROFILE, filter_id="normal"
     )
-    if media.status == MediaStatus.PROCESSING and media.duplicate_of_id is None:
-        media = media_process(media_id=media.id) or media
-    if media.status == MediaStatus.FAILED:
-        from media.services.lifecycle import media_delete
-
+    if media.status == MediaStatus.PROCESSING:
+        # Rendered now, or its source if it is a duplicate of one still processing (another
+        # request's, or one whose request died mid-render): its answer shows the picture.
+        try:
+            media_process(media_id=media.duplicate_of_id or media.id)
+        except BaseException:
+            media_delete(media=media)
+            raise
+        media.refresh_from_db(using=alias_for_id(media.uploader_id))
+    if media.status != MediaStatus.READY:
         media_delete(media=media)
-        raise ApiError(400, "invalid_image", media.failure_reason)
+        raise ApiError(
+            400, "invalid_image", media.failure_reason or "The image could not be processed."
+        )
     return media

@@ -151,10 +151,14 @@ def _sha256(fp: IO[bytes]) -> str:
 def _duplicate_source(
     *, alias: str, uploader_id: int, sha256: str, kind: str, filter_id: str
 ) -> Media | None:
-    """The uploader's live earlier upload of the very same bytes, rendered the same way."""
+    """The uploader's live earlier upload of the very same bytes, rendered the same way,
+    locked until the duplicate commits: a worker finishing the source locks it before it marks
+    the source's duplicates, so it either waits for this one and marks it too, or finishes
+    first and this one copies the final state."""
     keep_until = timezone.now() + DUPLICATE_EXPIRY_MARGIN
     return (
         Media.objects.using(alias)
+        .select_for_update()
         .filter(
             uploader_id=uploader_id,
             sha256=sha256,

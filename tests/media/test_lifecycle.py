@@ -2,6 +2,7 @@
 
 import datetime as dt
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -307,3 +308,43 @@ def test_attachable_ids_are_own_unexpired_unattached_and_not_failed(
     found = media_attachable_ids(uploader_id=user.id, media_ids=[fresh, used, broken, theirs])
 
     assert found == {fresh}
+
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_a_profile_picture_with_a_malformed_exif_block_is_turned_and_one_a_codec_refuses_is_a_400(
+    user, media_root
+):
+    # The orientation (6) reads; the rest of the EXIF block is corrupt.
+    data = (DATA / "malformed_exif.jpg").read_bytes()
+    media = profile_picture_create(user=user, file=SimpleUploadedFile("me.jpg", data))
+    assert (media.status, media.source_width, media.source_height) == ("ready", 1000, 1200)
+
+    corrupt = (DATA / "corrupt.heic").read_bytes()  # the HEIC decoder raises RuntimeError
+    for attempt in range(2):  # and again: no row left behind to be taken as its duplicate
+        with pytest.raises(ApiError) as caught:
+            profile_picture_create(user=user, file=SimpleUploadedFile("me.heic", corrupt))
+        assert (caught.value.status_code, caught.value.error_code) == (400, "invalid_image")
+        assert [row.id for row in media_rows()] == [media.id], attempt
+    assert {p.split("/")[1] for p in stored_files(media_root)} == {str(media.id)}
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_a_profile_picture_whose_render_crashes_leaves_nothing_and_a_retry_renders_it(
+    user, media_root, monkeypatch
+):
+    data = images.encode(images.textured(8), "JPEG")
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("worker killed")
+
+    monkeypatch.setattr("media.services.processing.render", crash)
+    with pytest.raises(RuntimeError):
+        profile_picture_create(user=user, file=SimpleUploadedFile("me.jpg", data))
+    assert (media_rows(), stored_files(media_root)) == ([], [])
+    monkeypatch.undo()
+
+    media = profile_picture_create(user=user, file=SimpleUploadedFile("me.jpg", data))
+    assert (media.status, media.duplicate_of_id) == ("ready", None)
