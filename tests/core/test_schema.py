@@ -49,6 +49,7 @@ def test_every_paginated_list_states_the_limit_and_cursor_bounds(schema):
     assert sorted(paged) == [
         "GET /api/v1/accounts/me/follow_requests",
         "GET /api/v1/accounts/me/saved",
+        "GET /api/v1/comments/{comment_id}/replies",
         "GET /api/v1/feed",
         "GET /api/v1/locations/{location_id}/posts",
         "GET /api/v1/posts/{post_id}/comments",
