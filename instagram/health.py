@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
 from functools import partial
 
 from django.conf import settings
@@ -25,24 +26,46 @@ def _check_redis() -> None:
 
 
 def _check_broker() -> None:
-    with Connection(settings.CELERY_BROKER_URL, connect_timeout=2) as conn:
+    with Connection(
+        settings.CELERY_BROKER_URL,
+        connect_timeout=2,
+        transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS,
+    ) as conn:
         conn.ensure_connection(max_retries=1, timeout=2)
 
 
+READINESS_SECONDS = 5.0  # a check still running then is reported down
+
+
 def readiness() -> dict[str, str]:
+    """Every check at once, each on a thread (and connections) of its own, reported within
+    READINESS_SECONDS: a service that accepts connections and never answers is `down: timeout`
+    rather than a probe that hangs."""
     checks: dict[str, Callable[[], None]] = {
         f"database:{alias}": partial(_check_database, alias) for alias in settings.DATABASES
     }
     checks["redis"] = _check_redis
     checks["broker"] = _check_broker
+    pool = ThreadPoolExecutor(max_workers=len(checks), thread_name_prefix="readyz")
+    futures = {name: pool.submit(_on_own_connections, check) for name, check in checks.items()}
+    wait(futures.values(), timeout=READINESS_SECONDS)
+    pool.shutdown(wait=False)  # one still stuck ends with its own timeouts
     results = {}
-    for name, check in checks.items():
-        try:
-            check()
-            results[name] = "ok"
-        except Exception as exc:  # every failure is reported, none is fatal here
+    for name, future in futures.items():
+        if not future.done():
+            results[name] = "down: timeout"
+        elif (exc := future.exception()) is not None:  # reported, none is fatal here
             results[name] = f"down: {type(exc).__name__}"
+        else:
+            results[name] = "ok"
     return results
+
+
+def _on_own_connections(check: Callable[[], None]) -> None:
+    try:
+        check()
+    finally:
+        connections.close_all()  # this thread's, opened by the check
 
 
 @require_GET

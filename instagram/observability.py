@@ -19,6 +19,12 @@ from prometheus_client import (
 )
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 
+# With several processes (gunicorn workers), each writes its metrics to files in this directory
+# and /metrics adds them up; a directory that is not there yet (a fresh container) is made, or
+# every request would fail to record its metrics.
+if _MULTIPROC_DIR := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.makedirs(_MULTIPROC_DIR, exist_ok=True)
+
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from enum import StrEnum
 
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import DatabaseError, connections, transaction
 from django.utils import timezone
 
 from instagram.dispatch import after_commit
@@ -132,22 +132,41 @@ def outbox_event_process(*, using: str, event_id: int) -> bool:
         return True
 
 
+class ShardsUnavailable(DatabaseError):
+    """Some shards could not be swept (each other shard was)."""
+
+    def __init__(self, errors: dict[str, Exception]):
+        self.errors = errors
+        super().__init__(
+            "; ".join(f"{alias}: {type(exc).__name__}: {exc}" for alias, exc in errors.items())
+        )
+
+
 def outbox_sweep(*, now: dt.datetime | None = None, limit: int | None = None) -> int:
-    """Apply every due pending event on every shard; returns how many were applied."""
+    """Apply every due pending event on every shard; returns how many were applied. A shard
+    that is down does not hold up the others: it is reported (ShardsUnavailable) once every
+    other shard has been swept."""
     now = now or timezone.now()
     limit = limit or settings.OUTBOX_SWEEP_BATCH
     applied = 0
+    errors: dict[str, Exception] = {}
     for using in shard_aliases():
-        with transaction.atomic(using=using):
-            due = list(
-                OutboxEvent.objects.using(using)
-                .select_for_update(skip_locked=True)
-                .filter(status=OutboxStatus.PENDING, available_at__lte=now)
-                .order_by("available_at")
-                .values_list("id", flat=True)[:limit]
-            )
-        for event_id in due:
-            applied += outbox_event_process(using=using, event_id=event_id)
+        try:
+            with transaction.atomic(using=using):
+                due = list(
+                    OutboxEvent.objects.using(using)
+                    .select_for_update(skip_locked=True)
+                    .filter(status=OutboxStatus.PENDING, available_at__lte=now)
+                    .order_by("available_at")
+                    .values_list("id", flat=True)[:limit]
+                )
+            for event_id in due:
+                applied += outbox_event_process(using=using, event_id=event_id)
+        except DatabaseError as exc:
+            logger.error("outbox sweep: shard %s unavailable", using, exc_info=True)
+            errors[using] = exc
+    if errors:
+        raise ShardsUnavailable(errors)
     return applied
 
 

@@ -105,6 +105,7 @@ TEMPLATES = [
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/instagram")
 CONN_MAX_AGE = env_int("DB_CONN_MAX_AGE", 60)
 DB_PREPARE_THRESHOLD = env_int("DB_PREPARE_THRESHOLD", 2)
+DB_CONNECT_TIMEOUT = env_int("DB_CONNECT_TIMEOUT", 5)
 
 
 def _database(url: str) -> dict[str, Any]:
@@ -120,6 +121,8 @@ def _database(url: str) -> dict[str, Any]:
     options = config.setdefault("OPTIONS", {})
     options["server_side_binding"] = True
     options["prepare_threshold"] = DB_PREPARE_THRESHOLD or None
+    # A server that accepts connections and never answers fails a connect in seconds, not never.
+    options.setdefault("connect_timeout", DB_CONNECT_TIMEOUT)
     config["TEST"] = {"NAME": "test_" + config["NAME"]}
     return config
 
@@ -256,7 +259,14 @@ CELERY_TASK_ROUTES = {
 }
 CELERY_TASK_QUEUES_ALL = ["default", "media", "fanout", "notifications", "maintenance"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Timeouts on the broker's sockets (Redis transport): a broker that accepts connections and
+# never answers fails a task's send in seconds instead of hanging the request that sends it
+# (the outbox sweep sends it again).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 3600,
+    "socket_timeout": env_int("BROKER_SOCKET_TIMEOUT", 5),
+    "socket_connect_timeout": env_int("BROKER_CONNECT_TIMEOUT", 2),
+}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"

@@ -8,7 +8,13 @@ from django.utils import timezone
 
 from instagram.celery import app as celery_app
 from instagram.models import OutboxEvent, OutboxStatus
-from instagram.outbox import OutboxError, outbox_enqueue, outbox_event_process, outbox_sweep
+from instagram.outbox import (
+    OutboxError,
+    ShardsUnavailable,
+    outbox_enqueue,
+    outbox_event_process,
+    outbox_sweep,
+)
 from tests.factories import id_on
 from tests.shardapp.handlers import NoteKind, apply_note_shared, note_share
 from tests.shardapp.models import HandlerSwitch, Note, NoteCopy
@@ -246,3 +252,33 @@ def test_operator_sees_and_requeues_dead_events(
     )
     assert applied == 1
     assert NoteCopy.objects.using("shard_1").count() == 1
+
+
+@pytest.mark.django_db(databases=ALL, transaction=True)
+def test_a_shard_that_is_down_does_not_hold_up_the_sweep_of_the_others(
+    django_capture_on_commit_callbacks,
+):
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    owner, reader = id_on("shard_1"), id_on("shard_1", sequence=1)
+    with django_capture_on_commit_callbacks(using="shard_1", execute=False):
+        note_share(owner_id=owner, reader_id=reader, text="delivered")
+    shard_0 = connections["shard_0"]
+    shard_0.close()
+    port = shard_0.settings_dict["PORT"]
+    shard_0.settings_dict["PORT"] = 1  # nothing listens there: refused
+    try:
+        with pytest.raises(ShardsUnavailable) as caught:
+            outbox_sweep(now=_later(11))
+        with pytest.raises(CommandError, match="unavailable: shard_0: OperationalError"):
+            call_command("outbox", "sweep", stdout=StringIO())
+    finally:
+        shard_0.close()
+        shard_0.settings_dict["PORT"] = port
+
+    assert list(caught.value.errors) == ["shard_0"]
+    assert NoteCopy.objects.using("shard_1").get().text == "delivered"
+    assert OutboxEvent.objects.using("shard_1").get().status == OutboxStatus.DONE

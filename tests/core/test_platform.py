@@ -2,6 +2,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -240,3 +241,27 @@ def test_production_settings_refuse_to_start_without_a_secret_key():
 
     assert result.returncode == 1
     assert "SECRET_KEY must be set when DEBUG is off" in result.stderr
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_readyz_answers_in_time_when_the_broker_accepts_and_never_replies(
+    client, settings, silent_redis, monkeypatch
+):
+    from instagram import health
+
+    monkeypatch.setattr(health, "READINESS_SECONDS", 1.0)
+    settings.CELERY_BROKER_URL = settings.REDIS_URL  # the silent server
+    _client.cache_clear()
+    started = time.monotonic()
+    try:
+        response = client.get("/readyz")
+    finally:
+        _client.cache_clear()
+
+    assert time.monotonic() - started < 3
+    body = response.json()
+    assert response.status_code == 503
+    assert body["checks"]["broker"] == "down: timeout"
+    assert body["checks"]["database:shard_0"] == "ok"
+    assert body["down"] == ["broker", "redis"]
+    assert len(silent_redis) >= 1  # it was reached, and it said nothing

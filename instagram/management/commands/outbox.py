@@ -1,9 +1,9 @@
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count
 from django.utils import timezone
 
 from instagram.models import OutboxEvent, OutboxStatus
-from instagram.outbox import outbox_sweep
+from instagram.outbox import ShardsUnavailable, outbox_sweep
 from instagram.sharding import shard_aliases
 
 
@@ -17,7 +17,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, action: str, **options):
         if action == "sweep":
-            self.stdout.write(f"applied {outbox_sweep()} events")
+            try:
+                self.stdout.write(f"applied {outbox_sweep()} events")
+            except ShardsUnavailable as exc:
+                raise CommandError(f"every other shard was swept; unavailable: {exc}")
             return
         for alias in shard_aliases():
             events = OutboxEvent.objects.using(alias)
