@@ -178,19 +178,46 @@ class Processes:
         return proc
 
     def stop(self) -> None:
+        """SIGTERM to each main process, which stops its own children (the Celery worker warm:
+        a task that is running finishes); then whatever is left of each process group goes."""
         for name, proc in self.children:
             if proc.poll() is None:
                 log(f"stopping {name} (pid {proc.pid})")
-                os.killpg(proc.pid, signal.SIGTERM)
+                proc.terminate()
         deadline = time.monotonic() + 20
         for name, proc in self.children:
             try:
                 proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
             except subprocess.TimeoutExpired:
                 log(f"{name} did not stop in time; killing it")
-                os.killpg(proc.pid, signal.SIGKILL)
+                _signal_group(proc.pid, signal.SIGKILL)
                 proc.wait()
+            _signal_group(proc.pid, signal.SIGKILL)  # anything it left behind
         self.children.clear()
+
+
+def _signal_group(pgid: int, signum: int) -> None:
+    try:
+        os.killpg(pgid, signum)
+    except (ProcessLookupError, PermissionError):  # the group is gone already
+        pass
+
+
+def _stop_on_signals() -> None:
+    """Ctrl-C, a `kill` and a closed terminal all unwind the stack (KeyboardInterrupt), once:
+    the children live in sessions of their own, so only this process hears the signal. Set
+    explicitly, as a shell that starts us in the background leaves SIGINT ignored."""
+    stopping = False
+
+    def on_signal(signum, frame):
+        nonlocal stopping
+        if stopping:
+            return
+        stopping = True
+        raise KeyboardInterrupt
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, on_signal)
 
 
 def start_stack(stack: ExitStack, var: Path, port: int, *, seed: bool) -> tuple[dict, Processes]:
@@ -255,18 +282,7 @@ def cmd_run(args) -> int:
     var = ROOT / "var"
     var.mkdir(exist_ok=True)
     port = int(os.environ.get("PORT", "8000"))
-    stopping = False
-
-    def on_signal(signum, frame):
-        nonlocal stopping
-        if stopping:
-            return
-        stopping = True
-        raise KeyboardInterrupt
-
-    # Both, explicitly: a shell that starts us in the background leaves SIGINT ignored.
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    _stop_on_signals()
     with ExitStack() as stack:
         try:
             started = time.monotonic()
@@ -302,6 +318,7 @@ def cmd_smoke(args) -> int:
     var = Path(tempfile.mkdtemp(prefix="instagram-smoke-"))
     port = free_port()
     ok = False
+    _stop_on_signals()
     try:
         with ExitStack() as stack:
             started = time.monotonic()
@@ -316,6 +333,9 @@ def cmd_smoke(args) -> int:
                 f"smoke: readyz={'200' if ready else 'not ready'} docs={'200' if docs else 'fail'} "
                 f"ready in {elapsed:.1f} s"
             )
+    except KeyboardInterrupt:
+        log("stopping")
+        return 130
     finally:
         shutil.rmtree(var, ignore_errors=True)
     return 0 if ok else 1
@@ -327,10 +347,15 @@ def cmd_exec(args) -> int:
         return 2
     var = ROOT / "var"
     var.mkdir(exist_ok=True)
+    _stop_on_signals()
     with ExitStack() as stack:
         env = dict(os.environ)
         env.update(services(stack, var, persistent_redis=False))
-        return subprocess.run(args.command, cwd=ROOT, env=env).returncode
+        try:
+            return subprocess.run(args.command, cwd=ROOT, env=env).returncode
+        except KeyboardInterrupt:  # the command is killed, then the services stop
+            log("stopping")
+            return 130
 
 
 def main(argv: list[str] | None = None) -> int:
