@@ -407,23 +407,62 @@ def apply_block(payload: dict) -> None:
 # --- Bulk import and repair (seeding, migrations from other systems, operators) ---------------
 
 
+RECOUNT_BATCH = 1000
+
+# One batch of users on one shard: their counter rows are locked (in ID order) first, then
+# counted and only the wrong ones written, in a statement of its own, so it reads the rows as
+# they are once the locks are held. A follow or unfollow changes its edge row and its counter in
+# one transaction, so the count sees either both or neither: no increment is lost.
+_RECOUNT_LOCK_SQL = (
+    "SELECT user_id FROM accounts_usercounters WHERE user_id = ANY(%s::int8[]) "
+    "ORDER BY user_id FOR UPDATE"
+)
+_RECOUNT_SQL = """
+WITH counted AS (
+    SELECT c.user_id,
+           (SELECT count(*) FROM accounts_follower f WHERE f.followee_id = c.user_id)
+               AS followers,
+           (SELECT count(*) FROM accounts_following f WHERE f.follower_id = c.user_id)
+               AS following
+    FROM accounts_usercounters c WHERE c.user_id = ANY(%s::int8[])
+)
+UPDATE accounts_usercounters c
+SET follower_count = counted.followers, following_count = counted.following
+FROM counted
+WHERE c.user_id = counted.user_id
+  AND (c.follower_count <> counted.followers OR c.following_count <> counted.following)
+"""
+
+
 def counters_recount(*, user_ids: list[int] | None = None) -> int:
-    """Recompute follower/following counts from the rows, on every shard; returns rows updated."""
-    updated = 0
-    targets = group_by_alias(user_ids) if user_ids is not None else dict.fromkeys(shard_aliases())
-    for using, ids in targets.items():
-        where = "WHERE c.user_id = ANY(%s)" if ids is not None else ""
-        with transaction.atomic(using=using), connections[using].cursor() as cursor:
-            cursor.execute(
-                "UPDATE accounts_usercounters c SET "
-                "follower_count = (SELECT count(*) FROM accounts_follower f "
-                "WHERE f.followee_id = c.user_id), "
-                "following_count = (SELECT count(*) FROM accounts_following f "
-                "WHERE f.follower_id = c.user_id) " + where,
-                [ids] if ids is not None else [],
-            )
-            updated += cursor.rowcount
-    return updated
+    """Recompute follower/following counts from the graph rows, on every shard (or of these
+    users), RECOUNT_BATCH users per short transaction, so follows on a shard being recounted
+    never wait long; safe on a live system. Returns how many users' counts were corrected."""
+    corrected = 0
+    if user_ids is not None:
+        for using, ids in group_by_alias(user_ids).items():
+            ordered = sorted(set(ids))
+            for start in range(0, len(ordered), RECOUNT_BATCH):
+                corrected += _recount(using, ordered[start : start + RECOUNT_BATCH])
+        return corrected
+    for using in shard_aliases():
+        after = 0
+        while batch := list(
+            UserCounters.objects.using(using)
+            .filter(user_id__gt=after)
+            .order_by("user_id")
+            .values_list("user_id", flat=True)[:RECOUNT_BATCH]
+        ):
+            corrected += _recount(using, batch)
+            after = batch[-1]
+    return corrected
+
+
+def _recount(using: str, user_ids: list[int]) -> int:
+    with transaction.atomic(using=using), connections[using].cursor() as cursor:
+        cursor.execute(_RECOUNT_LOCK_SQL, [user_ids])
+        cursor.execute(_RECOUNT_SQL, [user_ids])
+        return cursor.rowcount
 
 
 def graph_bulk_import(*, edges: list[tuple[int, int]]) -> None:

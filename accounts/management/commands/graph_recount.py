@@ -4,7 +4,10 @@ from accounts.services.graph import counters_recount
 
 
 class Command(BaseCommand):
-    help = "Recompute every user's follower and following counts from the graph rows."
+    help = (
+        "Recompute every user's follower and following counts from the graph rows (a batch of "
+        "users at a time; safe on a live system)."
+    )
 
     def handle(self, *args, **options):
-        self.stdout.write(f"recounted {counters_recount()} users")
+        self.stdout.write(f"corrected the counts of {counters_recount()} users")
