@@ -69,3 +69,11 @@ def test_users_named_are_rebuilt_whether_their_timeline_exists_or_not(
     assert redis_client.ttl(timelines.timeline_key(dormant.id)) in (window, window - 1)
     assert redis_client.exists(timelines.timeline_key(author.id)) == 0
     assert out.getvalue() == "rebuilt 2 timelines and 1 celebrity lists\n"
+
+
+@pytest.mark.parametrize("bad", ["99999999999999999999", "-1", "abc", "0"])
+def test_an_argument_that_is_no_user_id_is_a_usage_error(bad):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="is not a user ID"):
+        call_command("rebuild_timelines", bad, stdout=io.StringIO())

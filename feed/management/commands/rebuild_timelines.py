@@ -7,6 +7,7 @@ never makes an idle user active. A missing timeline (an idle user's, or every on
 lost its data) is rebuilt by its owner's next feed read, as always.
 """
 
+import argparse
 from collections.abc import Iterator
 
 from django.core.management.base import BaseCommand
@@ -14,6 +15,7 @@ from django.core.management.base import BaseCommand
 from accounts.models import User
 from feed import timelines
 from feed.services import celebrities_rebuild, timeline_rebuild
+from instagram.ids import parse_id_text
 from instagram.redis import get_redis
 
 BATCH = 1000
@@ -31,7 +33,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "user_ids",
             nargs="*",
-            type=int,
+            type=_user_id,
             help="users to rebuild, whether their timeline exists or not "
             "(default: every user whose timeline exists)",
         )
@@ -57,6 +59,13 @@ class Command(BaseCommand):
                     get_redis().pexpireat(timelines.timeline_key(user_id), expiry)
                 count += 1
         self.stdout.write(f"rebuilt {count} timelines and {celebrities} celebrity lists")
+
+
+def _user_id(text: str) -> int:
+    user_id = parse_id_text(text)
+    if user_id is None:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a user ID")
+    return user_id
 
 
 def _batches(user_ids: Iterator[int]) -> Iterator[list[int]]:
