@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import psycopg
 from django.conf import settings
 from django.db import connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from psycopg import pq
 from psycopg.adapt import Transformer
 from psycopg.errors import error_from_result
@@ -81,6 +82,7 @@ def _value(value: int | str | None) -> bytes | None:
 @dataclass
 class _InFlight:
     alias: str
+    wrapper: BaseDatabaseWrapper  # connections[alias], looked up once
     sql: str
     params: Mapping[str, int | str | None]
     connection: psycopg.Connection
@@ -151,7 +153,7 @@ def _send(alias: str, sql: str, params: Mapping[str, int | str | None]) -> _InFl
         except BaseException:
             _abandon(alias)
             raise
-    return _InFlight(alias, sql, params, connection, time.monotonic(), prepare)
+    return _InFlight(alias, wrapper, sql, params, connection, time.monotonic(), prepare)
 
 
 def _wait(pgconn: pq.abc.PGconn, event: int) -> None:
@@ -187,7 +189,7 @@ def _gather(flight: _InFlight) -> tuple[pq.abc.PGresult | None, list[tuple]]:
     is loaded: its rows, or the failed result to raise once the other queries are read too."""
     pgconn = flight.connection.pgconn
     try:
-        with connections[flight.alias].wrap_database_errors:
+        with flight.wrapper.wrap_database_errors:
             pgconn.consume_input()
             while pgconn.is_busy():
                 _wait(pgconn, select.POLLIN)
@@ -203,7 +205,7 @@ def _gather(flight: _InFlight) -> tuple[pq.abc.PGresult | None, list[tuple]]:
         if result.status == pq.ExecStatus.TUPLES_OK:
             loader = Transformer.from_context(flight.connection)
             loader.set_pgresult(result)
-            with connections[flight.alias].wrap_database_errors:
+            with flight.wrapper.wrap_database_errors:
                 rows = loader.load_rows(0, result.ntuples, tuple)
         elif failed is None:
             failed = result
@@ -241,7 +243,7 @@ def scatter(queries: Sequence[tuple[str, str, Mapping[str, int | str | None]]]) 
         if failed is not None and flight.prepared and _missing_statement(failed):
             _prepared.pop(flight.connection, None)  # psycopg deallocated them all (a rollback)
             failed, rows = _gather(_send(flight.alias, flight.sql, flight.params))
-        wrapper = connections[flight.alias]
+        wrapper = flight.wrapper
         if wrapper.queries_logged:
             wrapper.queries_log.append(
                 {
