@@ -60,10 +60,6 @@ class Graph:
     viewer_id: int
     followees: set[int]
     blocked: set[int]  # by the viewer; blocks of the viewer come with each post's state
-    digest: str | None = None  # `follows_hint_digest(followees)`, if read with them
-
-    def followees_digest(self) -> str:
-        return self.digest or timelines.follows_hint_digest(self.followees)
 
     def allows(self, post: PostState) -> bool:
         """May the viewer see this post in the feed, by the graph as it is right now? (Its
@@ -105,15 +101,15 @@ _OWN_SQL = "(SELECT ids FROM own)"
 _NO_STATE = "NULL::int8" + ", NULL" * 8
 
 
-def _array_row(kind: int, select: str, text: str = "NULL::text") -> str:
-    return f" UNION ALL SELECT {kind}, {_NO_STATE}, ARRAY({select}), {text}"
+def _array_row(kind: int, select: str) -> str:
+    return f" UNION ALL SELECT {kind}, {_NO_STATE}, ARRAY({select})"
 
 
 _HOME_SQL = (
     "WITH own AS MATERIALIZED (SELECT ARRAY(SELECT id FROM posts_post WHERE author_id = "
     "%(viewer)s AND deleted_at IS NULL AND id < %(before)s::int8 AND id > %(after)s::int8 "
     "ORDER BY id DESC LIMIT %(count)s) AS ids) "
-    "SELECT 0, " + STATE_COLUMNS_SQL + ", NULL::int8[], NULL::text FROM posts_post p "
+    "SELECT 0, " + STATE_COLUMNS_SQL + ", NULL::int8[] FROM posts_post p "
     "WHERE p.id = ANY(%(ids)s::int8[] || "
     + _OWN_SQL
     + ")"
@@ -123,16 +119,9 @@ _HOME_SQL = (
         "AND s.post_id = ANY(%(all)s::int8[] || " + _OWN_SQL + ")",
     )
 )
-# The followees come with the digest of the followee hint they make (`follows_hint_digest`),
-# computed here rather than in Python.
 _HOME_AND_GRAPH_SQL = (
     _HOME_SQL
-    + _array_row(
-        1,
-        "SELECT followee_id FROM accounts_following WHERE follower_id = %(viewer)s",
-        "(SELECT md5(coalesce(string_agg(followee_id::text, ',' ORDER BY followee_id), '0')) "
-        "FROM accounts_following WHERE follower_id = %(viewer)s)",
-    )
+    + _array_row(1, "SELECT followee_id FROM accounts_following WHERE follower_id = %(viewer)s")
     + _array_row(2, "SELECT blocked_id FROM accounts_block WHERE blocker_id = %(viewer)s")
 )
 
@@ -194,7 +183,9 @@ def _round(
     newest = _newest(found, count)
     states = _states(read, newest, before_id, count)
     assert read.graph is not None  # read with the states at the latest
-    if home.hint_digest is not None and home.hint_digest != read.graph.followees_digest():
+    if home.hint_digest is not None and home.hint_digest != timelines.follows_hint_digest(
+        read.graph.followees
+    ):
         # The hint was out of date (a follow whose mark was lost, a bulk import): it may have
         # left out a celebrity. Correct it and read this round again with the real followees.
         timelines.follows_hint_fill(viewer_id, read.graph.followees, replace=True)
@@ -247,18 +238,14 @@ def _states(read: _Read, post_ids: list[int], before_id: int | None, count: int)
     for rows in other_rows:
         states.update((values[0], PostState(*values)) for values in rows)
     arrays: dict[int, list[int]] = {}
-    digest = None
-    for kind, *values, ids_of_kind, text in home_rows:
+    for kind, *values, ids_of_kind in home_rows:
         if kind == 0:
             states[values[0]] = PostState(*values)
         else:
             arrays[kind] = ids_of_kind
-            digest = text if kind == 1 else digest
     read.saved.update(arrays[3])
     if read.graph is None:
-        read.graph = Graph(
-            read.viewer_id, followees=set(arrays[1]), blocked=set(arrays[2]), digest=digest
-        )
+        read.graph = Graph(read.viewer_id, followees=set(arrays[1]), blocked=set(arrays[2]))
     return states
 
 
