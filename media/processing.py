@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import BinaryIO
 
+from celery.exceptions import SoftTimeLimitExceeded
 from PIL import Image, ImageCms, UnidentifiedImageError
 
 from media import hashes
@@ -97,7 +98,7 @@ def render(
         image = open_image(fp, kind)
     except Image.DecompressionBombError:
         raise ImageTooLarge(f"The image has more than {max_pixels} pixels.")
-    except MemoryError:
+    except _NOT_THE_FILE:
         raise
     except Exception as exc:  # codecs report bad data as anything (pillow-heif: RuntimeError)
         _log_undecodable(exc)
@@ -108,7 +109,7 @@ def render(
             raise ImageTooLarge(f"The image has more than {max_pixels} pixels.")
         try:
             return _render(image, variants=variants, filter_id=filter_id, quality=quality)
-        except MemoryError:
+        except _NOT_THE_FILE:
             raise
         except Exception as exc:
             # Pillow reports undecodable data as OSError/ValueError (truncated, bad Huffman...),
@@ -117,6 +118,8 @@ def render(
             raise InvalidImage("The image could not be decoded.")
 
 
+# Raised while decoding, but not by the file: out of memory, the task's time limit.
+_NOT_THE_FILE = (MemoryError, SoftTimeLimitExceeded)
 _EXPECTED = (UnidentifiedImageError, OSError, ValueError, SyntaxError, struct.error, EOFError)
 
 

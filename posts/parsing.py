@@ -20,9 +20,6 @@ def hashtags_in(text: str) -> list[str]:
     return list(seen)
 
 
-_TAG_WORD_RE = re.compile(r"\w{1,100}")
-
-
 def hashtag_normalize(name: str) -> str | None:
     """A hashtag as stored (NFKC, case-folded), or None if `name` is none: given as typed (word
     characters) or as stored, since folding can give a tag other characters (`İ` becomes `i`
@@ -31,11 +28,11 @@ def hashtag_normalize(name: str) -> str | None:
     tag = unicodedata.normalize("NFKC", name).casefold()
     if not (0 < len(tag) <= 100 and any(ch.isalpha() for ch in tag)):
         return None
-    if _TAG_WORD_RE.fullmatch(name) or (
-        tag == name and not any(unicodedata.category(ch)[0] in "CPZ" for ch in tag)
-    ):  # no control, punctuation or space: what a tag as typed cannot hold
-        return tag
-    return None
+    typed = all(  # word characters, decomposed or not ("cafe" + U+0301)
+        ch.isalnum() or ch == "_" or unicodedata.category(ch)[0] == "M" for ch in name
+    )
+    stored = tag == name and not any(unicodedata.category(ch)[0] in "CPZ" for ch in tag)
+    return tag if typed or stored else None
 
 
 def mentions_in(text: str) -> list[str]:

@@ -9,10 +9,11 @@ events applied late, twice or out of order still converge, and counts always equ
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from enum import StrEnum
 
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import OperationalError, connections, transaction
 from django.utils import timezone
 
 from accounts.models import (
@@ -29,6 +30,8 @@ from instagram.errors import ApiError
 from instagram.outbox import outbox_enqueue, outbox_handler
 from instagram.ratelimit import rate_limit_enforce
 from instagram.sharding import alias_for_id, group_by_alias, shard_aliases
+
+logger = logging.getLogger(__name__)
 
 
 class GraphEvent(StrEnum):
@@ -458,11 +461,24 @@ def counters_recount(*, user_ids: list[int] | None = None) -> int:
     return corrected
 
 
+RECOUNT_ATTEMPTS = 5
+DEADLOCK = "40P01"  # SQLSTATE of a transaction PostgreSQL ended to break a deadlock
+
+
 def _recount(using: str, user_ids: list[int]) -> int:
-    with transaction.atomic(using=using), connections[using].cursor() as cursor:
-        cursor.execute(_RECOUNT_LOCK_SQL, [user_ids])
-        cursor.execute(_RECOUNT_SQL, [user_ids])
-        return cursor.rowcount
+    """One batch; run again when PostgreSQL ends it to break a deadlock (an outbox handler that
+    locks two counter rows of the batch in the other order), which rolled nothing in."""
+    for attempt in range(1, RECOUNT_ATTEMPTS + 1):
+        try:
+            with transaction.atomic(using=using), connections[using].cursor() as cursor:
+                cursor.execute(_RECOUNT_LOCK_SQL, [user_ids])
+                cursor.execute(_RECOUNT_SQL, [user_ids])
+                return cursor.rowcount
+        except OperationalError as exc:
+            if getattr(exc.__cause__, "sqlstate", None) != DEADLOCK or attempt == RECOUNT_ATTEMPTS:
+                raise
+            logger.info("recount batch on %s ended by a deadlock; again", using)
+    raise AssertionError("unreachable")
 
 
 def graph_bulk_import(*, edges: list[tuple[int, int]]) -> None:

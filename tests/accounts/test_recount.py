@@ -76,3 +76,34 @@ def test_a_follow_committing_while_its_counter_is_recounted_is_counted_once(make
 
     assert Follower.objects.using(alias).filter(followee_id=ben.id).count() == 1
     assert _counts(ben) == (1, 0)
+
+
+@pytest.mark.django_db(databases=ALL, transaction=True)
+def test_a_batch_ended_by_a_deadlock_is_recounted_again(make_user):
+    first, second = sorted(
+        (make_user("ann", shard="shard_0"), make_user("ben", shard="shard_0")),
+        key=lambda user: user.id,
+    )
+    alias = first.shard_alias()
+    lock = "SELECT 1 FROM accounts_usercounters WHERE user_id = %s FOR UPDATE"
+    # A handler that locks two counter rows of the batch in the other order than the recount.
+    handler = connections.create_connection(alias)
+    handler.set_autocommit(False)
+    try:
+        with handler.cursor() as cursor:
+            cursor.execute(lock, [second.id])
+            with ThreadPoolExecutor(1) as pool:
+                ids = [first.id, second.id]
+                recount = pool.submit(own_connections(lambda: counters_recount(user_ids=ids)))
+                deadline = time.monotonic() + 30
+                while lock_waiters(alias) < 1:  # the recount holds `first`, waits for `second`
+                    assert time.monotonic() < deadline, "the recount never waited"
+                    time.sleep(0.02)
+                # Now a cycle: PostgreSQL ends the recount's transaction (it waited first).
+                cursor.execute(lock, [first.id])
+                handler.commit()
+                assert recount.result() == 0
+    finally:
+        handler.close()
+
+    assert (_counts(first), _counts(second)) == ((0, 0), (0, 0))

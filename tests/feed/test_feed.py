@@ -957,3 +957,12 @@ def test_rebuilding_celebrities_records_those_registered_before_the_database_did
     counters = UserCounters.objects.using("shard_1").get(user_id=author.id)
     assert (registered, counters.merged_at_read, counters.follower_count) == (1, True, 1)
     assert fanned == 0
+
+
+def test_the_followee_fingerprint_tells_sets_apart_whatever_their_order():
+    x = 7_300_000_000_000_000_000
+    digest = timelines.follows_hint_digest
+    assert digest([x + 1, x + 2]) != digest([x, x + 3])  # same sum, same XOR
+    assert digest([x, x + 3]) != digest([x, x + 3, 0])
+    assert digest([x + 2, x + 1]) == digest({x + 1, x + 2}) == digest([x + 1, x + 2, x + 1])
+    assert digest([]) == "0" + f"{hash(frozenset()) & (2**64 - 1):016x}"

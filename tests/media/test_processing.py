@@ -7,8 +7,10 @@ import io
 
 import blurhash
 import pytest
+from celery.exceptions import SoftTimeLimitExceeded
 from django.utils import timezone
 
+from media import processing
 from media.filters import FILTERS, apply_color
 from media.models import Media, MediaStatus
 from media.processing import POST_VARIANTS, render
@@ -326,3 +328,19 @@ def test_heic_orientation_is_applied_once():
     assert image.size == (500, 600)
     assert image.getpixel((250, 20))[0] > 180  # red on top: rotated exactly once
     assert image.getpixel((250, 580))[2] > 180
+
+
+@pytest.mark.parametrize("stop", [MemoryError, SoftTimeLimitExceeded])
+def test_running_out_of_memory_or_time_is_not_taken_for_a_bad_file(monkeypatch, stop):
+    def interrupted(*args, **kwargs):
+        raise stop()
+
+    monkeypatch.setattr(processing, "_render", interrupted)
+    with pytest.raises(stop):
+        render(
+            io.BytesIO(images.small_jpeg()),
+            JPEG,
+            variants=POST_VARIANTS,
+            filter_id="normal",
+            max_pixels=50_000_000,
+        )

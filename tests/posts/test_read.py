@@ -158,6 +158,7 @@ def test_a_tag_whose_folded_form_is_not_all_word_characters_has_its_page(
     ann = make_user("ann")
     istanbul = post_for(ann, caption="#İstanbul by night")
     half = post_for(ann, caption="#a½ marathon")
+    cafe = post_for(ann, caption="#café")
 
     shown = client_for(None).get(f"/api/v1/posts/{istanbul}").json()["hashtags"]
     assert shown == ["i\u0307stanbul"]  # "İ" folds to "i" and a combining dot
@@ -167,6 +168,9 @@ def test_a_tag_whose_folded_form_is_not_all_word_characters_has_its_page(
         ("i\u0307stanbul", istanbul),
         ("a½", half),
         ("a1\u20442", half),
+        ("I\u0307stanbul", istanbul),  # decomposed: another normal form of the same tag
+        ("cafe\u0301", cafe),
+        ("CAFÉ", cafe),
     ):
         body = client_for(None).get(f"/api/v1/tags/{name}/posts").json()
         assert [int(p["post_id"]) for p in body["posts"]] == [post_id], name
