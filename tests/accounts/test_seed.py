@@ -160,3 +160,21 @@ def test_seed_demo_builds_consistent_demo_data_once(settings, tmp_path):
     posts = rows(Post)
     assert_posts_are_published(posts, celebrity, private)
     assert_engagement_is_counted(posts, private)
+
+
+@pytest.mark.parametrize("stopped_after", ["a person", "the celebrity"])
+def test_a_seed_stopped_part_way_says_so_instead_of_taking_it_for_done(stopped_after):
+    import random
+
+    from django.core.management.base import CommandError
+
+    from accounts.management.commands.seed_demo import _people_names
+
+    first, last = _people_names(random.Random(20260101))[0]
+    User.objects.create_user(username=f"{first}.{last}", password="pw-12345678")
+    if stopped_after == "the celebrity":
+        User.objects.create_user(username="celebrity", password="pw-12345678")
+
+    with pytest.raises(CommandError, match=r"The demo data is incomplete.*make clean-var"):
+        call_command(*SEED, stdout=StringIO())
+    assert User.objects.count() == (1 if stopped_after == "a person" else 2)

@@ -139,19 +139,25 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, fans: int = FANS, posters: int = POSTERS, **options):
-        if User.objects.filter(username="celebrity").exists():
-            self.stdout.write("Demo data already present")
-            return
-        rng = random.Random(20260101)  # noqa: S311  (repeatable demo data, not secrets)
         admin_name, admin_password = DEMO_ADMIN
-        if not User.objects.filter(username=admin_name).exists():
-            User.objects.create_superuser(admin_name, "admin@example.com", admin_password)
+        rng = random.Random(20260101)  # noqa: S311  (repeatable demo data, not secrets)
+        names = [f"{first}.{last}" for first, last in _people_names(rng)]
+        if User.objects.filter(username="celebrity").exists():
+            # The admin is made last: without it, an earlier seed stopped part-way (a Ctrl-C
+            # during the first `make run`), and seeding again would meet its rows.
+            if User.objects.filter(username=admin_name).exists():
+                self.stdout.write("Demo data already present")
+                return
+            raise CommandError(INCOMPLETE)
+        if User.objects.filter(username__in=names).exists():
+            raise CommandError(INCOMPLETE)
+        rng = random.Random(20260101)  # noqa: S311  (the same draws again, from the start)
 
         # One hash for the one documented password: Argon2 costs ~0.2 s a call, and 51 calls
         # were a third of the seed.
         demo_hash = make_password(DEMO_PASSWORD)
         people = []
-        for first, last in rng.sample([(f, s) for f in FIRST for s in LAST], 50):
+        for first, last in _people_names(rng):
             user = User.objects.create(
                 username=f"{first}.{last}",
                 password=demo_hash,
@@ -220,6 +226,8 @@ class Command(BaseCommand):
         )
         if unapplied:
             self.stderr.write(f"{unapplied} outbox events not applied: see `outbox stats`")
+        if not User.objects.filter(username=admin_name).exists():  # last: the seed is complete
+            User.objects.create_superuser(admin_name, "admin@example.com", admin_password)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Created {len(people)} people, {fans} fans of 'celebrity', "
@@ -229,6 +237,18 @@ class Command(BaseCommand):
                 f"every demo password is {DEMO_PASSWORD!r}"
             )
         )
+
+
+INCOMPLETE = (
+    "The demo data is incomplete: an earlier seed stopped part-way. With the embedded services "
+    "(no DATABASE_URL), `make clean-var` and then `make run` start afresh; otherwise reset the "
+    "databases, or go on without the demo data."
+)
+
+
+def _people_names(rng: random.Random) -> list[tuple[str, str]]:
+    """The 50 demo people's first and last names: the seed's first draws."""
+    return rng.sample([(f, s) for f in FIRST for s in LAST], 50)
 
 
 class _Seeder:
