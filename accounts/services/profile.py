@@ -39,7 +39,7 @@ def profile_update(*, user: User, **changes) -> User:
 def profile_picture_set(*, user: User, file) -> User:
     """Render an upload as the profile picture (150 and 320 square) and release the old one."""
     from media.selectors import media_urls
-    from media.services import media_release, profile_picture_create
+    from media.services import media_release, profile_picture_attach, profile_picture_create
 
     media = profile_picture_create(user=user, file=file)
     with transaction.atomic(using="default"):
@@ -55,6 +55,9 @@ def profile_picture_set(*, user: User, file) -> User:
         user.profile_pic_url = media_urls(media)["320"]
         user.save(update_fields=["profile_pic_media_id", "profile_pic_url"])
         user_cards_forget(user_ids=[user.id])
+    # Set (committed), so it stops expiring; a process that dies before this leaves it to the
+    # expiry sweep, which attaches a picture a user points at instead of deleting it.
+    profile_picture_attach(uploader_id=user.id, media_id=media.id)
     if previous and previous != media.id:
         media_release(uploader_id=user.id, media_ids=[previous])
     return user

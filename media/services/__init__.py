@@ -1,7 +1,8 @@
 """Every write of the media app. Public entry points for other apps:
 
 - `media_upload(*, uploader, file, media_type, filter_id)`: a post/story upload (API).
-- `profile_picture_create(*, user, file)`: a profile picture, rendered at once (accounts).
+- `profile_picture_create(*, user, file)`: a profile picture, rendered at once (accounts);
+  `profile_picture_attach(*, uploader_id, media_id)` once it is set on the user.
 - `media_mark_attached(*, uploader_id, media_ids)`: a post/story uses them (stops expiry).
 - `media_release(*, uploader_id, media_ids)`: no longer used; deleted by the next sweep.
 - `media_access_record(*, media_ids)`: count views for storage tiering.
@@ -19,6 +20,7 @@ from media.services.lifecycle import (
     media_mark_attached,
     media_release,
     media_tier_apply,
+    profile_picture_attach,
 )
 from media.services.processing import (
     media_fail,
@@ -41,5 +43,6 @@ __all__ = [
     "media_release",
     "media_tier_apply",
     "media_upload",
+    "profile_picture_attach",
     "profile_picture_create",
 ]

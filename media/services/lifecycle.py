@@ -110,8 +110,25 @@ def _expired_delete(alias: str, media_id: int, now: dt.datetime) -> int:
         )
         if media is None:
             return 0
+        if media.kind == MediaKind.PROFILE and _profile_picture_in_use(media.id):
+            # Set on its user, but the request died before it was attached: attach it now.
+            Media.objects.using(alias).filter(id=media.id).update(attached_at=now, expires_at=None)
+            return 0
         media_delete(media=media)
     return 1
+
+
+def _profile_picture_in_use(media_id: int) -> bool:
+    from accounts.models import User
+
+    return User.objects.filter(profile_pic_media_id=media_id).exists()
+
+
+def profile_picture_attach(*, uploader_id: int, media_id: int) -> None:
+    """The picture is set on its user (committed): it no longer expires."""
+    Media.objects.using(alias_for_id(uploader_id)).filter(
+        id=media_id, uploader_id=uploader_id, kind=MediaKind.PROFILE
+    ).update(attached_at=Coalesce("attached_at", Value(timezone.now())), expires_at=None)
 
 
 def _access_key(alias: str) -> str:

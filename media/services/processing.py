@@ -233,7 +233,9 @@ def media_near_duplicates_record(*, media: Media) -> list[MediaNearDuplicate]:
 def profile_picture_create(*, user: User, file: UploadedFile) -> Media:
     """A profile picture from an upload: the same validation and pipeline, rendered at once
     (320 and 150 square), so the caller can show it in its answer. Returns a `ready` row that
-    never expires; a file that cannot be rendered is a 400 and leaves nothing behind."""
+    expires like any upload until the caller sets it on the user and then calls
+    `profile_picture_attach` (the expiry sweep also attaches one a user points at); a file that
+    cannot be rendered is a 400 and leaves nothing behind."""
     from media.services.lifecycle import media_delete
 
     media = media_create_from_upload(

@@ -81,10 +81,9 @@ def media_create_from_upload(
             sha256=sha256,
             created_at=now,
         )
-        if kind == MediaKind.PROFILE:
-            media.attached_at = now  # a profile picture never expires while it is in use
-        else:
-            media.expires_at = now + dt.timedelta(seconds=settings.MEDIA_UNATTACHED_TTL_SECONDS)
+        # Unattached until used: a profile picture is attached once it is set on its user
+        # (`profile_picture_attach`), so one whose request died before that expires too.
+        media.expires_at = now + dt.timedelta(seconds=settings.MEDIA_UNATTACHED_TTL_SECONDS)
         if source is not None:
             _copy_rendition(source, media)
         media.save(using=alias)

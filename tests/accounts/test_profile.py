@@ -150,6 +150,7 @@ def test_profile_picture_upload_renders_squares_and_replaces_the_old_one(
     assert second.json()["profile_pic_url"] == ann.profile_pic_url
     assert ann.profile_pic_url.endswith(f"{current.storage_prefix}/320_square.jpg")
     assert (current.status, current.kind) == ("ready", "profile")
+    assert (current.attached_at is not None, current.expires_at) == (True, None)
     assert Image.open(tmp_path / current.storage_prefix / "320_square.jpg").size == (320, 320)
     assert Image.open(tmp_path / current.storage_prefix / "150_square.jpg").size == (150, 150)
     old = [m for m in rows.values() if m.id != current.id]

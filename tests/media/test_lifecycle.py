@@ -21,6 +21,7 @@ from media.services import (
     media_process,
     media_release,
     media_tier_apply,
+    profile_picture_attach,
     profile_picture_create,
 )
 from tests.media import images
@@ -233,7 +234,9 @@ def test_profile_picture_uses_the_pipeline_with_square_150_and_320(user, media_r
 
     assert media.status == MediaStatus.READY
     assert media.kind == "profile"
-    assert media.expires_at is None
+    assert (media.attached_at, media.expires_at is None) == (None, False)  # until it is set
+    profile_picture_attach(uploader_id=user.id, media_id=media.id)
+    assert _get(media.id).expires_at is None
     assert media.variants == {"320_square": [320, 320], "150_square": [150, 150]}
     assert sorted(p.rsplit("/", 1)[1] for p in stored_files(media_root)) == [
         "150_square.jpg",
@@ -348,3 +351,24 @@ def test_a_profile_picture_whose_render_crashes_leaves_nothing_and_a_retry_rende
 
     media = profile_picture_create(user=user, file=SimpleUploadedFile("me.jpg", data))
     assert (media.status, media.duplicate_of_id) == ("ready", None)
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_a_profile_picture_never_set_expires_and_one_set_but_not_attached_is_kept(user, media_root):
+    from accounts.models import User
+
+    orphan = profile_picture_create(  # its request died before setting it
+        user=user, file=SimpleUploadedFile("a.jpg", images.encode(images.textured(11), "JPEG"))
+    )
+    in_use = profile_picture_create(  # set on the user; the request died before attaching it
+        user=user, file=SimpleUploadedFile("b.jpg", images.encode(images.textured(12), "JPEG"))
+    )
+    User.objects.filter(pk=user.pk).update(profile_pic_media_id=in_use.id)
+
+    assert media_expire(now=timezone.now() + dt.timedelta(hours=23)) == 0
+    assert media_expire(now=timezone.now() + dt.timedelta(hours=25)) == 1
+
+    assert [row.id for row in media_rows()] == [in_use.id]
+    assert (_get(in_use.id).attached_at is not None, _get(in_use.id).expires_at) == (True, None)
+    assert {p.split("/")[1] for p in stored_files(media_root)} == {str(in_use.id)}
+    assert orphan.id != in_use.id
