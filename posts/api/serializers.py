@@ -1,10 +1,13 @@
 import math
+import re
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from instagram.api import IdField
 from posts.models import ALT_TEXT_MAX, CAPTION_MAX, MAX_MEDIA
+
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 
 @extend_schema_field(
@@ -26,8 +29,8 @@ class AltTextField(serializers.Field):
             self.fail("invalid")
         if any(len(i) > ALT_TEXT_MAX for i in items):
             self.fail("too_long")
-        if any("\x00" in i for i in items):
-            self.fail("invalid")
+        if any("\x00" in i or _SURROGATE_RE.search(i) for i in items):
+            self.fail("invalid")  # what a text column cannot store
         return items
 
     def to_representation(self, value):

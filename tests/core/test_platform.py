@@ -1,3 +1,5 @@
+import io
+import json
 import logging
 import os
 import subprocess
@@ -265,3 +267,51 @@ def test_readyz_answers_in_time_when_the_broker_accepts_and_never_replies(
     assert body["checks"]["database:shard_0"] == "ok"
     assert body["down"] == ["broker", "redis"]
     assert len(silent_redis) >= 1  # it was reached, and it said nothing
+
+
+@pytest.mark.django_db(databases=ALL)
+@pytest.mark.parametrize(
+    ("method", "path", "query", "content_type", "status"),
+    [
+        ("GET", "/healthz", "limit=5", "text/plain; charset=rot13", 415),
+        (
+            "POST",
+            "/api/v1/accounts/login",
+            "",
+            "application/x-www-form-urlencoded; charset=hex",
+            415,
+        ),
+        ("POST", "/api/v1/locations", "", 'multipart/form-data; boundary=B; charset="utf-7"', 415),
+        ("GET", "/api/v1/locations", "q=%5Cud800", "text/plain; charset=unicode_escape", 415),
+        ("GET", "/healthz", "", "text/plain; charset=UTF-8", 200),
+        ("GET", "/healthz", "", "text/plain; charset=latin-1", 200),
+        ("GET", "/healthz", "", "text/plain; charset=no-such-codec", 200),
+    ],
+)
+def test_the_server_entry_refuses_a_charset_it_must_not_decode_with(
+    method, path, query, content_type, status
+):
+    from instagram.wsgi import application
+
+    answered: list[str] = []
+    environ = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "QUERY_STRING": query,
+        "CONTENT_TYPE": content_type,
+        "CONTENT_LENGTH": "0",
+        "SERVER_NAME": "localhost",
+        "SERVER_PORT": "80",
+        "HTTP_HOST": "localhost",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.errors": io.StringIO(),
+        "REMOTE_ADDR": "127.0.0.1",
+    }
+    body = b"".join(application(environ, lambda s, headers, *rest: answered.append(s)))
+
+    assert int(answered[0].split()[0]) == status
+    if status == 415:
+        assert json.loads(body) == {
+            "error": {"code": "unsupported_media_type", "message": "Send UTF-8 (or no charset)."}
+        }

@@ -190,3 +190,24 @@ def test_feed_keeps_paging_past_a_long_run_of_hidden_entries(
         cursor = f"&cursor={page['next_cursor']}"
 
     assert seen == [old]
+
+
+def test_alt_text_a_text_column_cannot_hold_is_a_400_and_changes_nothing(
+    make_user, client_for, post_for, redis_client
+):
+    from posts.models import Hashtag, PostMedia
+
+    ann = make_user("ann")
+    post_id = post_for(ann, caption="first")
+    # A form in UTF-7 decodes "+2AA-" to a lone surrogate (the server's entry refuses such a
+    # charset; a form decoded otherwise must still not get one through).
+    response = client_for(ann).patch(
+        f"/api/v1/posts/{post_id}",
+        "alt_text=%2B2AA-&caption=%23fresh",
+        content_type="application/x-www-form-urlencoded; charset=utf-7",
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid"
+    assert not Hashtag.objects.filter(name="fresh").exists()
+    assert [m.alt_text for m in PostMedia.objects.using(ann.shard_alias())] == [""]
