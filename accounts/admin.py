@@ -10,7 +10,6 @@ from django.urls import reverse
 
 from accounts.models import Block, CloseFriend, Follower, Following, FollowRequest, User
 from accounts.services.auth import (
-    login_failure_record,
     login_limits_enforce,
     normalize_username,
     user_counters_ensure,
@@ -24,6 +23,7 @@ from instagram.admin import RefusedWhileUnavailable, ShardedModelAdmin, refused_
 from instagram.api import client_ip
 from instagram.dispatch import after_commit
 from instagram.errors import ApiError
+from instagram.ratelimit import rate_limit_release
 
 
 def _password_save_signing_out(save, commit: bool):
@@ -74,13 +74,13 @@ class AdminLoginForm(admin_forms.AdminAuthenticationForm):
             return self.cleaned_data
         name = normalize_username(username)[:150]
         try:
-            login_limits_enforce(name=name, client_ip=client_ip(self.request))
+            attempt = login_limits_enforce(name=name, client_ip=client_ip(self.request))
         except ApiError as error:
             raise ValidationError(str(error.detail), code="rate_limited") from None
         self.user_cache = authenticate(self.request, username=name, password=password)
-        if self.user_cache is None:
-            login_failure_record(name)
+        if self.user_cache is None:  # the attempt stays counted: a failure
             raise self.get_invalid_login_error()
+        rate_limit_release(attempt)
         self.confirm_login_allowed(self.user_cache)
         return self.cleaned_data
 

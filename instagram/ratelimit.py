@@ -65,7 +65,30 @@ def rate_limit_enforce(*, name: str, limit: int, window: int, message: str) -> N
         raise rate_limited_error(window=window, message=message)
 
 
-def rate_limit_refuse_if_over(*, name: str, limit: int, window: int, message: str) -> None:
-    """Raise a 429 if `limit` hits were already counted, without counting this one."""
-    if rate_limit_count(name=name, window=window) >= limit:
+def rate_limit_reserve(*, name: str, limit: int, window: int, message: str) -> str | None:
+    """Count an attempt before the work it limits (a password check) and raise a 429 if that
+    makes more than `limit`: attempts sent together cannot all pass a check made before any of
+    them is counted. Returns what `rate_limit_release` takes to uncount it, should the attempt
+    turn out not to count (a right password); None without Redis (the limit fails open)."""
+    key = _key(name, window, time.time())
+    try:
+        pipe = get_redis().pipeline()
+        pipe.incr(key)
+        pipe.expire(key, window + 1)
+        total, _ = pipe.execute()
+    except redis.RedisError:
+        logger.warning("rate limit unavailable", extra={"limit": name})
+        return None
+    if int(total) > limit:
+        rate_limit_release(key)  # refused unchecked: it is not one of the `limit`
         raise rate_limited_error(window=window, message=message)
+    return key
+
+
+def rate_limit_release(reservation: str | None) -> None:
+    if reservation is None:
+        return
+    try:
+        get_redis().decr(reservation)
+    except redis.RedisError:  # it stays counted until its window ends
+        logger.warning("rate limit unavailable", extra={"limit": reservation})

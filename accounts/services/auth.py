@@ -29,8 +29,8 @@ from instagram.dispatch import after_commit
 from instagram.errors import ApiError
 from instagram.ratelimit import (
     rate_limit_enforce,
-    rate_limit_hit,
-    rate_limit_refuse_if_over,
+    rate_limit_release,
+    rate_limit_reserve,
 )
 from instagram.redis import get_redis
 from instagram.sharding import alias_for_id
@@ -135,33 +135,31 @@ def user_login(*, username: str, password: str, client_ip: str, device: str = ""
     same time whether or not the account exists.
     """
     name = normalize_username(username)[:150]
-    login_limits_enforce(name=name, client_ip=client_ip)
+    attempt = login_limits_enforce(name=name, client_ip=client_ip)
     user = authenticate(username=name, password=password)
-    if user is None:
-        login_failure_record(name)
+    if user is None:  # the attempt stays counted: a failure
         raise ApiError(401, "invalid_credentials", "Wrong username or password.")
+    rate_limit_release(attempt)
     return _login_token_issue(user=user, device=device)
 
 
-def login_limits_enforce(*, name: str, client_ip: str) -> None:
+def login_limits_enforce(*, name: str, client_ip: str) -> str | None:
     """Before a login checks a password (the API's or the admin's): every attempt counts
-    against its address, and past its account's budget of failures it is refused (429)."""
+    against its address, and against its account's budget of failures, past which it is refused
+    (429). The account's count is taken before the check, so guesses sent together cannot all
+    pass it; the caller gives it back (`rate_limit_release`) if the password was right."""
     rate_limit_enforce(
         name=f"login:ip:{client_ip}",
         limit=settings.LOGIN_ATTEMPTS_PER_IP,
         window=LOGIN_WINDOW,
         message="Too many login attempts from this address; try again later.",
     )
-    rate_limit_refuse_if_over(
+    return rate_limit_reserve(
         name=login_failures_key(name),
         limit=settings.LOGIN_FAILURES_PER_ACCOUNT,
         window=LOGIN_WINDOW,
         message="Too many failed logins for this account; try again later.",
     )
-
-
-def login_failure_record(name: str) -> None:
-    rate_limit_hit(name=login_failures_key(name), window=LOGIN_WINDOW)
 
 
 def _login_token_issue(*, user: User, device: str) -> IssuedToken:
@@ -251,16 +249,15 @@ def password_change(*, user: User, old_password: str, new_password: str) -> Issu
     A wrong current password counts as a failed login of the account, and past that limit the
     change is refused (429) before any check: a stolen token or session is no password oracle.
     """
-    account_key = login_failures_key(user.username)
-    rate_limit_refuse_if_over(
-        name=account_key,
+    attempt = rate_limit_reserve(
+        name=login_failures_key(user.username),
         limit=settings.LOGIN_FAILURES_PER_ACCOUNT,
         window=LOGIN_WINDOW,
         message="Too many wrong passwords for this account; try again later.",
     )
-    if not user.check_password(old_password):
-        login_failure_record(user.username)
+    if not user.check_password(old_password):  # counted: a failure
         raise ApiError(400, "invalid_password", "The current password is wrong.")
+    rate_limit_release(attempt)
     _password_validate(new_password, user)
     with transaction.atomic():
         user.set_password(new_password)

@@ -1,4 +1,6 @@
 import datetime as dt
+import time
+from unittest.mock import patch
 
 import pytest
 from django.utils import timezone
@@ -406,3 +408,41 @@ def test_logout_ends_a_browser_session_and_a_copy_of_its_cookie_stops_working(
     assert Session.objects.count() == 0
     assert client_for(user).get("/api/v1/accounts/me").status_code == 200  # its token lives on
     assert AuthToken.objects.filter(user=user).count() == 1
+
+
+@pytest.mark.django_db(databases=ALL, transaction=True)
+def test_guesses_sent_together_get_no_more_password_checks_than_the_account_allows(
+    make_user, settings, redis_client
+):
+    """Each guess is counted before its password is checked: twelve at once past a budget of
+    three get three checks and nine 429s, not twelve checks."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.contrib.auth.backends import ModelBackend
+    from rest_framework.test import APIClient
+
+    from tests.locks import own_connections
+
+    settings.LOGIN_FAILURES_PER_ACCOUNT = 3
+    make_user("gina")
+    start, checks, lock = threading.Barrier(12), [], threading.Lock()
+    real = ModelBackend.authenticate
+
+    def slow_check(self, request, username=None, password=None, **kwargs):
+        with lock:
+            checks.append(password)
+        time.sleep(0.2)  # a real hash's time, so every guess is in flight at once
+        return real(self, request, username=username, password=password, **kwargs)
+
+    def guess(n: int) -> int:
+        start.wait(10)
+        body = {"username": "gina", "password": f"wrong-{n}"}
+        return APIClient().post("/api/v1/accounts/login", body, format="json").status_code
+
+    with patch.object(ModelBackend, "authenticate", slow_check):
+        with ThreadPoolExecutor(12) as pool:
+            statuses = sorted(pool.map(lambda n: own_connections(lambda: guess(n))(), range(12)))
+
+    assert statuses == [401] * 3 + [429] * 9
+    assert len(checks) == 3
