@@ -17,7 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import UserCounters
-from accounts.selectors import following_ids
+from accounts.selectors import following_ids, is_following
 from feed import timelines
 from instagram.sharding import alias_for_id, group_by_alias
 from posts.models import Post
@@ -160,7 +160,11 @@ def post_fanout(*, post_id: int) -> int:
 
 
 def timeline_follow_merge(*, follower_id: int, followee_id: int) -> int:
-    """A new follow: the followee's recent posts join the follower's (built) timeline."""
+    """A new follow: the followee's recent posts join the follower's (built) timeline. Tasks of
+    one edge can run in any order (workers, retries): each acts only if the graph still says
+    what it was made for."""
+    if not is_following(follower_id, followee_id):
+        return 0  # unfollowed since
     if timelines.celebrities_among([followee_id]):
         return 0  # merged at read time
     post_ids = recent_post_ids([followee_id], limit=settings.FEED_TIMELINE_LENGTH // 4)
@@ -170,6 +174,8 @@ def timeline_follow_merge(*, follower_id: int, followee_id: int) -> int:
 
 def timeline_follow_remove(*, follower_id: int, followee_id: int) -> int:
     """An unfollow or block: drop the followee's posts (reads already filter them at once)."""
+    if is_following(follower_id, followee_id):
+        return 0  # followed again since: its merge keeps them
     post_ids = recent_post_ids([followee_id], limit=settings.FEED_TIMELINE_LENGTH)
     timelines.timeline_remove(follower_id, post_ids)
     return len(post_ids)

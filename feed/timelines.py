@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -362,17 +363,23 @@ _HOME_SHA = hashlib.sha1(_HOME_LUA.encode(), usedforsecurity=False).hexdigest()
 
 # The same read for the holder of a bearer token, with the token's check in the same call (the
 # feed's hottest path makes one round trip where it made two). KEYS: the token's cache entry,
-# then the celebrity set; the viewer's keys are named from the user ID in the entry (a single
-# server only, like the celebrity lists). Returns the entry (false: none), then, if it names a
-# user, the home read's answer. The caller checks the entry exactly as authentication would
-# (expiry, revocation, activity) before using anything read with it.
+# then the celebrity set; ARGV: the home read's, then the time (Unix microseconds). The
+# viewer's keys are named from the user ID in the entry (a single server only, like the
+# celebrity lists). Returns the entry (false: none), then, if it names a user and its token has
+# not expired, the home read's answer (which renews the timeline: only for a live token). The
+# caller checks the entry exactly as authentication would (expiry, revocation, activity) before
+# using anything read with it.
 _AUTH_HOME_LUA = (
     _HOME_FUNCTION
     + """
+local now = table.remove(ARGV)  -- the last argument; the rest are the home read's
 local entry = call('GET', KEYS[1])
-local user = entry and string.match(entry, '^(%d+) ')
-if not user then
-  return {entry}
+local user, expires
+if entry then
+  user, expires = string.match(entry, '^(%d+) %d+ (%d+) ')
+end
+if not user or tonumber(expires) <= tonumber(now) then
+  return {entry}  -- nothing read (or renewed) for a token that is no longer good
 end
 return {entry, home({'timeline:{' .. user .. '}', KEYS[2], 'follows:{' .. user .. '}:ids',
                      'follows:{' .. user .. '}:v'})}
@@ -521,6 +528,7 @@ def home_read_for_token(
     before the entry has been checked as authentication checks it."""
     high = f"({member(before_id)}" if before_id is not None else "+"
     args = [ttl_seconds(), high, count, *(part for kind in prefetch for part in kind.key_parts())]
+    args.append(time.time_ns() // 1000)
     reply = _evalsha(_AUTH_HOME_SHA, _AUTH_HOME_LUA, [token_key, CELEBRITIES], args)
     if len(reply) < 2:
         return reply[0], None

@@ -97,12 +97,14 @@ def _insert_edge(
         return cursor.fetchone() is not None
 
 
-def _hooks_tell(kind: GraphEvent, follower_id: int, followee_id: int) -> None:
-    """Tell the hooks after commit, through the outbox (in the open transaction on the
-    follower's shard; applied by this process at once): a process that dies after the commit,
-    or a broker that is down, delays them and never loses them."""
+def _hooks_tell(
+    kind: GraphEvent, follower_id: int, followee_id: int, *, on: int | None = None
+) -> None:
+    """Tell the hooks after commit, through the outbox (in the open transaction on the shard of
+    `on`, the follower's unless given; applied by this process at once): a process that dies
+    after the commit, or a broker that is down, delays them and never loses them."""
     outbox_enqueue(
-        partition_id=follower_id,
+        partition_id=on or follower_id,
         kind=kind,
         payload={"follower_id": follower_id, "followee_id": followee_id},
         apply_here=True,
@@ -141,19 +143,32 @@ def _following_add(follower_id: int, followee_id: int) -> bool:
         _insert_edge(using, "accounts_following", ("follower_id", "followee_id"),
                      (follower_id, followee_id))  # fmt: skip
         _counter_add(using, follower_id, "following_count", 1)
-        outbox_enqueue(
-            partition_id=follower_id,
-            kind=GraphEvent.FOLLOW_SYNC,
-            payload={"follower_id": follower_id, "followee_id": followee_id},
-        )
-        _hooks_tell(GraphEvent.FOLLOW_STARTED, follower_id, followee_id)
+        _sync_enqueue(follower_id, followee_id)  # which tells the hooks, once synced
     return True
 
 
-def _following_remove(follower_id: int, followee_id: int) -> bool:
+def _sync_enqueue(follower_id: int, followee_id: int) -> None:
+    """The followee's copy of the edge, applied by this process right after commit (the sweep
+    covers a process that dies first)."""
+    outbox_enqueue(
+        partition_id=follower_id,
+        kind=GraphEvent.FOLLOW_SYNC,
+        payload={"follower_id": follower_id, "followee_id": followee_id},
+        apply_here=True,
+    )
+
+
+def _following_remove(follower_id: int, followee_id: int, *, withdraw: bool = False) -> bool:
+    """Remove the edge; with `withdraw`, also the request (pending or approved), under the same
+    lock as the approval's handler takes, so a withdrawal and an approval being applied take
+    turns: the handler either finds the request gone, or made the follow this then removes."""
     using = alias_for_id(follower_id)
     with transaction.atomic(using=using):
         _counters_locked(using, follower_id)
+        if withdraw:
+            FollowRequest.objects.using(alias_for_id(followee_id)).filter(
+                target_id=followee_id, requester_id=follower_id
+            ).delete()
         deleted, _ = (
             Following.objects.using(using)
             .filter(follower_id=follower_id, followee_id=followee_id)
@@ -162,11 +177,7 @@ def _following_remove(follower_id: int, followee_id: int) -> bool:
         if not deleted:
             return False
         _counter_add(using, follower_id, "following_count", -1)
-        outbox_enqueue(
-            partition_id=follower_id,
-            kind=GraphEvent.FOLLOW_SYNC,
-            payload={"follower_id": follower_id, "followee_id": followee_id},
-        )
+        _sync_enqueue(follower_id, followee_id)
         _hooks_tell(GraphEvent.FOLLOW_ENDED, follower_id, followee_id)
     return True
 
@@ -214,10 +225,7 @@ def follow_delete(*, follower: User, followee_id: int) -> None:
     if follower.id == followee_id:
         raise ApiError(400, "cannot_follow_self", "You cannot follow yourself.")
     _target_for(follower.id, followee_id)
-    FollowRequest.objects.using(alias_for_id(followee_id)).filter(
-        target_id=followee_id, requester_id=follower.id
-    ).delete()
-    _following_remove(follower.id, followee_id)
+    _following_remove(follower.id, followee_id, withdraw=True)
 
 
 def follow_request_approve(*, target: User, requester_id: int) -> None:
@@ -347,6 +355,10 @@ def follow_edge_sync(*, follower_id: int, followee_id: int) -> None:
             )  # fmt: skip
             if inserted:
                 _counter_add(using, followee_id, "follower_count", 1)
+                # The followee's posts join the follower's timeline now that the edge is on
+                # both shards: a post the fan-out published before this row was there is
+                # committed by now, so the merge reads it.
+                _hooks_tell(GraphEvent.FOLLOW_STARTED, follower_id, followee_id, on=followee_id)
         else:
             deleted, _ = (
                 Follower.objects.using(using)
@@ -369,18 +381,20 @@ def apply_follow_approved(payload: dict) -> None:
     marker = FollowRequest.objects.using(alias_for_id(followee_id)).filter(
         target_id=followee_id, requester_id=follower_id, approved_at__isnull=False
     )
-    if (
-        marker.exists()
-        and user_get_active(user_id=follower_id) is not None
-        and not blocked_either_way(follower_id, followee_id)
-    ):
-        using = alias_for_id(follower_id)
-        with transaction.atomic(using=using):
-            _counters_locked(using, follower_id)
-            if _insert_edge(using, "accounts_following", ("follower_id", "followee_id"),
-                            (follower_id, followee_id)):  # fmt: skip
-                _counter_add(using, follower_id, "following_count", 1)
-                _hooks_tell(GraphEvent.FOLLOW_STARTED, follower_id, followee_id)
+    using = alias_for_id(follower_id)
+    with transaction.atomic(using=using):
+        # Checked under the follower's counter lock, which a withdrawal holds while it deletes
+        # the request and a block's unfollow while it removes the edge: neither is undone.
+        counters = _counters_locked(using, follower_id)
+        if (
+            marker.exists()
+            and counters.following_count < settings.FOLLOWING_LIMIT
+            and user_get_active(user_id=follower_id) is not None
+            and not blocked_either_way(follower_id, followee_id)
+            and _insert_edge(using, "accounts_following", ("follower_id", "followee_id"),
+                             (follower_id, followee_id))
+        ):  # fmt: skip
+            _counter_add(using, follower_id, "following_count", 1)
     follow_edge_sync(follower_id=follower_id, followee_id=followee_id)
     marker.delete()
 

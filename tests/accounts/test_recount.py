@@ -107,3 +107,70 @@ def test_a_batch_ended_by_a_deadlock_is_recounted_again(make_user):
         handler.close()
 
     assert (_counts(first), _counts(second)) == ((0, 0), (0, 0))
+
+
+@pytest.mark.django_db(databases=ALL, transaction=True)
+def test_an_approval_applied_while_the_request_is_withdrawn_makes_no_follow(make_user, client_for):
+    from accounts.models import Following, FollowRequest
+    from instagram.models import OutboxEvent
+    from instagram.outbox import outbox_event_process
+
+    pia = make_user("pia", shard="shard_1", private=True)
+    ann = make_user("ann", shard="shard_0")
+    assert client_for(ann).post(f"/api/v1/users/{pia.id}/follow").json() == {"status": "requested"}
+    FollowRequest.objects.using("shard_1").filter(requester_id=ann.id).update(
+        approved_at=timezone.now()
+    )
+    from django.db import transaction
+
+    from accounts.services.graph import _follow_approved_enqueue
+
+    with transaction.atomic(using="shard_1"):
+        _follow_approved_enqueue(pia.id, ann.id)
+    event = OutboxEvent.objects.using("shard_1").get(kind="graph.follow_approved")
+    # The withdrawal holds ann's counter lock while it deletes the request.
+    withdrawal = connections.create_connection("shard_0")
+    withdrawal.set_autocommit(False)
+    try:
+        with withdrawal.cursor() as cursor:
+            cursor.execute(
+                "SELECT 1 FROM accounts_usercounters WHERE user_id = %s FOR UPDATE", [ann.id]
+            )
+        with ThreadPoolExecutor(1) as pool:
+            applied = pool.submit(
+                own_connections(lambda: outbox_event_process(using="shard_1", event_id=event.id))
+            )
+            deadline = time.monotonic() + 30
+            while lock_waiters("shard_0") < 1:
+                assert time.monotonic() < deadline, "the handler never waited"
+                time.sleep(0.02)
+            FollowRequest.objects.using("shard_1").filter(requester_id=ann.id).delete()
+            withdrawal.commit()
+            applied.result()
+    finally:
+        withdrawal.close()
+
+    assert not Following.objects.using("shard_0").filter(follower_id=ann.id).exists()
+    assert _counts(ann) == (0, 0)
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_an_approval_does_not_take_a_user_past_the_following_limit(
+    make_user, client_for, settle, settings
+):
+    from accounts.models import Following
+
+    settings.FOLLOWING_LIMIT = 1
+    pia = make_user("pia", shard="shard_1", private=True)
+    ann, bob = make_user("ann", shard="shard_0"), make_user("bob", shard="shard_1")
+    client_for(ann).post(f"/api/v1/users/{pia.id}/follow")
+    assert client_for(ann).post(f"/api/v1/users/{bob.id}/follow").json() == {"status": "following"}
+    client_for(pia).post(f"/api/v1/accounts/me/follow_requests/{ann.id}/approve")
+    settle()
+
+    assert _counts(ann) == (0, 1)
+    assert list(
+        Following.objects.using("shard_0")
+        .filter(follower_id=ann.id)
+        .values_list("followee_id", flat=True)
+    ) == [bob.id]

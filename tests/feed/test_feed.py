@@ -560,6 +560,11 @@ def test_the_feed_checks_its_token_in_its_first_redis_call_as_authentication_doe
     response = client.get("/api/v1/feed")
     assert (response.status_code, response.json()["error"]["code"]) == (401, "token_expired")
 
+    # Nor does it keep an idle user's timeline alive for fan-out.
+    redis_client.expire(timelines.timeline_key(viewer.id), 100)
+    client.get("/api/v1/feed")
+    assert 0 < redis_client.ttl(timelines.timeline_key(viewer.id)) <= 100
+
     # Activity older than an hour is recorded, as any request records it.
     stale = now - 2 * 3600 * 1_000_000
     redis_client.set(key, b"%s %s %s %d" % (user_id, token_id, expires, stale))
@@ -966,3 +971,59 @@ def test_the_followee_fingerprint_tells_sets_apart_whatever_their_order():
     assert digest([x, x + 3]) != digest([x, x + 3, 0])
     assert digest([x + 2, x + 1]) == digest({x + 1, x + 2}) == digest([x + 1, x + 2, x + 1])
     assert digest([]) == "0" + f"{hash(frozenset()) & (2**64 - 1):016x}"
+
+
+def test_a_late_unfollow_task_leaves_the_posts_of_an_account_followed_again(
+    make_user, follow, publish, client_for, settle
+):
+    """Tasks of one edge run in any order (workers, retries): the unfollow's removal that runs
+    after the re-follow's merge leaves the followee's posts in the timeline."""
+    from feed.services import timeline_follow_merge, timeline_follow_remove
+
+    viewer, author = make_user("viewer"), make_user("author", shard="shard_1")
+    follow(viewer, author)
+    _feed(client_for(viewer))  # a live timeline
+    post_id = publish(author, "still here")
+    post_fanout(post_id=post_id)
+    follow_delete(follower=viewer, followee_id=author.id)
+    follow(viewer, author)  # followed again; its merge has run (settle)
+
+    assert timeline_follow_remove(follower_id=viewer.id, followee_id=author.id) == 0
+    assert _ids(_feed(client_for(viewer))) == [post_id]
+    follow_delete(follower=viewer, followee_id=author.id)
+    settle()
+    assert timeline_follow_merge(follower_id=viewer.id, followee_id=author.id) == 0  # too late
+    assert timeline_follow_remove(follower_id=viewer.id, followee_id=author.id) == 1
+    assert post_id not in _timeline(viewer)
+
+
+def test_a_post_published_before_the_followees_copy_of_a_follow_reaches_the_follower(
+    make_user, publish, client_for, settle, django_capture_on_commit_callbacks
+):
+    """The follow's merge runs once the edge is on both shards: a post whose fan-out did not
+    see the new follower yet is merged then."""
+    from accounts.services.graph import _following_add
+    from instagram.celery import app as celery_app
+    from instagram.models import OutboxEvent
+
+    viewer, author = make_user("viewer"), make_user("author", shard="shard_1")
+    _feed(client_for(viewer))  # a live timeline
+    with django_capture_on_commit_callbacks(using=viewer.shard_alias(), execute=False):
+        _following_add(viewer.id, author.id)  # committed; its other side not applied yet
+    # Nothing merges yet: the hooks are told by the followee's copy of the edge.
+    assert not any(
+        OutboxEvent.objects.using(alias).filter(kind="graph.follow_started").exists()
+        for alias in ("shard_0", "shard_1")
+    )
+    post_id = publish(author, "in between")
+    assert post_fanout(post_id=post_id) == 0  # the author's shard knows no follower yet
+
+    celery_app.conf.task_always_eager = True  # the hooks' tasks run as they are sent
+    try:
+        settle()  # the followee's copy, then the hooks told from there: the merge
+    finally:
+        celery_app.conf.task_always_eager = False
+
+    started = OutboxEvent.objects.using(author.shard_alias()).get(kind="graph.follow_started")
+    assert started.status == "done"
+    assert _ids(_feed(client_for(viewer))) == [post_id]

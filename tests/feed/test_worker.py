@@ -108,7 +108,7 @@ def test_a_follow_made_while_the_broker_is_down_is_merged_once_it_is_back(
         assert client_for(fan).get("/api/v1/feed").json()["posts"] == []  # builds the timeline
         with broker_refusing(follow_merge_task):
             followed = client_for(fan).post(f"/api/v1/users/{author.id}/follow")
-        event = OutboxEvent.objects.using("shard_0").get(kind="graph.follow_started")
+        event = OutboxEvent.objects.using("shard_1").get(kind="graph.follow_started")
         waiting = (event.status, event.attempts)
         key = timelines.timeline_key(fan.id)
         before = get_redis().zrange(key, 0, -1)
