@@ -2,13 +2,21 @@ from django.contrib import admin
 from django.contrib.admin import forms as admin_forms
 from django.contrib.auth import authenticate
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.contrib.auth.forms import AdminPasswordChangeForm
+from django.contrib.auth.forms import AdminPasswordChangeForm, AdminUserCreationForm, UserChangeForm
 from django.contrib.auth.views import PasswordChangeView
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.urls import reverse
 
-from accounts.models import Block, CloseFriend, Follower, Following, FollowRequest, User
+from accounts.models import (
+    RESERVED_USERNAMES,
+    Block,
+    CloseFriend,
+    Follower,
+    Following,
+    FollowRequest,
+    User,
+)
 from accounts.services.auth import (
     login_limits_enforce,
     normalize_username,
@@ -88,9 +96,42 @@ class AdminLoginForm(admin_forms.AdminAuthenticationForm):
 admin.site.login_form = AdminLoginForm
 
 
+def _username_not_reserved(form) -> str:
+    """A new or changed username may not be one the API refuses (`me`, `admin`...): a name
+    kept as it is stays (the demo's `admin` was made before the rule)."""
+    name = form.cleaned_data["username"]
+    unchanged = form.instance.pk is not None and name == form.instance.username
+    if name in RESERVED_USERNAMES and not unchanged:
+        raise ValidationError("That username is reserved.", code="reserved")
+    return name
+
+
+class UserAddForm(AdminUserCreationForm):
+    class Meta(AdminUserCreationForm.Meta):
+        model = User
+        fields = ("username",)
+
+    def clean_username(self):
+        super().clean_username()
+        return _username_not_reserved(self)
+
+
+class UserEditForm(UserChangeForm):
+    class Meta(UserChangeForm.Meta):
+        model = User
+
+    def clean_username(self):
+        return _username_not_reserved(self)
+
+
 @admin.register(User)
 class UserAdmin(RefusedWhileUnavailable, DjangoUserAdmin):
+    """Accounts are deactivated, never deleted here: a deleted row would leave its edges,
+    counts and posts on every shard (there is no account deletion flow)."""
+
     change_password_form = PasswordSetForm
+    add_form = UserAddForm
+    form = UserEditForm
     list_display = ("username", "full_name", "email", "is_verified", "is_private", "is_active")
     list_filter = ("is_verified", "is_private", "is_active", "is_staff")
     search_fields = ("username", "full_name", "email")
@@ -124,16 +165,8 @@ class UserAdmin(RefusedWhileUnavailable, DjangoUserAdmin):
             # it again finishes what an earlier save left.
             after_commit(lambda: follow_requests_approve_all(target=obj), using="default")
 
-    def delete_model(self, request, obj):
-        user_tokens_mark_revoked(user_ids=[obj.pk])
-        user_cards_forget(user_ids=[obj.pk])
-        super().delete_model(request, obj)
-
-    def delete_queryset(self, request, queryset):
-        user_ids = list(queryset.values_list("pk", flat=True))
-        user_tokens_mark_revoked(user_ids=user_ids)
-        user_cards_forget(user_ids=user_ids)
-        super().delete_queryset(request, queryset)
+    def has_delete_permission(self, request, obj=None):
+        return False
 
     def _update(self, queryset, **fields) -> None:
         user_ids = list(queryset.values_list("pk", flat=True))
@@ -150,8 +183,13 @@ class UserAdmin(RefusedWhileUnavailable, DjangoUserAdmin):
 
     @admin.action(description="Deactivate (and revoke their tokens)")
     def deactivate(self, request, queryset):
-        user_tokens_delete(user_ids=list(queryset.values_list("pk", flat=True)))
-        self._update(queryset, is_active=False)
+        # The rows first, in one transaction with the tokens' deletion: a login racing it
+        # either waits for the commit and is refused, or commits first and its token goes too.
+        user_ids = list(queryset.values_list("pk", flat=True))
+        with transaction.atomic(using="default"):
+            User.objects.filter(pk__in=user_ids).update(is_active=False)
+            user_tokens_delete(user_ids=user_ids)
+        user_cards_forget(user_ids=user_ids)
 
     @admin.action(description="Reactivate")
     def reactivate(self, request, queryset):

@@ -137,3 +137,87 @@ def test_an_account_added_in_the_admin_shows_a_pending_request_and_a_block(
     for path in (f"/api/v1/users/{owner.id}", f"/api/v1/users/{owner.id}/followers"):
         response = client_for(blocked).get(path)
         assert (response.status_code, response.json()["error"]["code"]) == (404, "not_found")
+
+
+def test_accounts_are_deactivated_never_deleted_in_the_admin(admin_client_all, make_user):
+    ann = make_user("ann")
+
+    page = admin_client_all.get(f"/admin/accounts/user/{ann.pk}/delete/")
+    listed = admin_client_all.get("/admin/accounts/user/")
+
+    assert page.status_code == 403
+    assert b"delete_selected" not in listed.content
+    assert User.objects.filter(pk=ann.pk).exists()
+
+
+def test_the_admin_refuses_a_reserved_username_but_keeps_one_made_before_the_rule(
+    admin_client_all, make_user, redis_client
+):
+    added = admin_client_all.post(
+        "/admin/accounts/user/add/",
+        {"username": "me", "password1": "pw-Owner-123456", "password2": "pw-Owner-123456"},
+    )
+    ann = make_user("ann")
+    renamed = admin_client_all.post(
+        f"/admin/accounts/user/{ann.pk}/change/", _change_form(ann, username="admin")
+    )
+    legacy = User.objects.create_user(username="support", password="pw-12345678")
+    kept = admin_client_all.post(
+        f"/admin/accounts/user/{legacy.pk}/change/", _change_form(legacy, full_name="Help desk")
+    )
+
+    assert added.status_code == renamed.status_code == 200  # the form again, with the error
+    assert added.context["adminform"].form.errors["username"] == ["That username is reserved."]
+    assert renamed.context["adminform"].form.errors["username"] == ["That username is reserved."]
+    assert not User.objects.filter(username__in=["me", "admin"]).exists()
+    assert kept.status_code == 302
+    assert User.objects.get(pk=legacy.pk).full_name == "Help desk"
+
+
+@pytest.mark.django_db(databases=ALL, transaction=True)
+def test_a_login_racing_the_deactivate_action_keeps_no_token(admin_client_all, make_user):
+    import datetime as dt
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+    from django.utils import timezone
+
+    from accounts.models import AuthToken
+    from tests.locks import lock_waiters, own_connections
+
+    ann = make_user("ann")
+    AuthToken.objects.filter(user=ann).delete()
+    # A login between its check of the account (a share lock on the row) and its token's
+    # commit, while the action runs.
+    login = connections.create_connection("default")
+    login.set_autocommit(False)
+    try:
+        with login.cursor() as cursor:
+            cursor.execute("SELECT is_active FROM accounts_user WHERE id = %s FOR SHARE", [ann.pk])
+            assert cursor.fetchone() == (True,)
+            with ThreadPoolExecutor(1) as pool:
+                action = pool.submit(
+                    own_connections(
+                        lambda: admin_client_all.post(
+                            "/admin/accounts/user/",
+                            {"action": "deactivate", "_selected_action": [ann.pk]},
+                        )
+                    )
+                )
+                deadline = time.monotonic() + 30
+                while lock_waiters("default") < 1 and not action.done():
+                    assert time.monotonic() < deadline, "the action never waited"
+                    time.sleep(0.02)
+                cursor.execute(
+                    "INSERT INTO accounts_authtoken (user_id, key_hash, device, created_at, "
+                    "expires_at) VALUES (%s, %s, '', %s, %s)",
+                    [ann.pk, "f" * 64, timezone.now(), timezone.now() + dt.timedelta(days=1)],
+                )
+                login.commit()
+                assert action.result().status_code == 302
+    finally:
+        login.close()
+
+    assert User.objects.get(pk=ann.pk).is_active is False
+    assert not AuthToken.objects.filter(user_id=ann.pk).exists()

@@ -96,19 +96,6 @@ def test_admin_reactivation_lets_the_kept_token_in_again(
     assert client_for(user).get("/api/v1/accounts/me").status_code == 200
 
 
-def test_admin_deletion_stops_a_cached_token(
-    make_user, client_for, redis_client, django_capture_on_commit_callbacks
-):
-    user = make_user("fay")
-    assert client_for(user).get("/api/v1/accounts/me").status_code == 200
-
-    with django_capture_on_commit_callbacks(using="default", execute=True):
-        UserAdmin(User, admin.site).delete_model(None, User.objects.get(pk=user.pk))
-
-    assert client_for(user).get("/api/v1/feed").status_code == 401
-    assert _entry(redis_client, user) == REVOKED
-
-
 def test_an_entry_this_release_cannot_read_falls_back_to_the_database(
     make_user, client_for, redis_client
 ):
