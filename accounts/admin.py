@@ -2,7 +2,12 @@ from django.contrib import admin
 from django.contrib.admin import forms as admin_forms
 from django.contrib.auth import authenticate
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.contrib.auth.forms import AdminPasswordChangeForm, AdminUserCreationForm, UserChangeForm
+from django.contrib.auth.forms import (
+    AdminPasswordChangeForm,
+    AdminUserCreationForm,
+    UserChangeForm,
+    UsernameField,
+)
 from django.contrib.auth.views import PasswordChangeView
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -107,9 +112,10 @@ def _username_not_reserved(form) -> str:
 
 
 class UserAddForm(AdminUserCreationForm):
-    class Meta(AdminUserCreationForm.Meta):
+    class Meta:
         model = User
         fields = ("username",)
+        field_classes = {"username": UsernameField}
 
     def clean_username(self):
         super().clean_username()
@@ -117,8 +123,10 @@ class UserAddForm(AdminUserCreationForm):
 
 
 class UserEditForm(UserChangeForm):
-    class Meta(UserChangeForm.Meta):
+    class Meta:
         model = User
+        fields = "__all__"
+        field_classes = {"username": UsernameField}
 
     def clean_username(self):
         return _username_not_reserved(self)
