@@ -23,6 +23,7 @@ from accounts.models import (
     User,
 )
 from accounts.services.auth import (
+    current_password_check_reserve,
     login_limits_enforce,
     normalize_username,
     user_counters_ensure,
@@ -56,7 +57,17 @@ class PasswordSetForm(AdminPasswordChangeForm):
 
 
 class OwnPasswordChangeForm(admin_forms.AdminPasswordChangeForm):
-    """A staff user's own new password (the admin site's "Change password" page)."""
+    """A staff user's own new password (the admin site's "Change password" page). A wrong
+    current password counts against the account's login budget, as through the API."""
+
+    def clean_old_password(self):
+        try:
+            attempt = current_password_check_reserve(username=self.user.username)
+        except ApiError as error:
+            raise ValidationError(str(error.detail), code="rate_limited") from None
+        old_password = super().clean_old_password()  # a wrong one stays counted
+        rate_limit_release(attempt)
+        return old_password
 
     def save(self, commit: bool = True):
         return _password_save_signing_out(super().save, commit)

@@ -243,18 +243,25 @@ def token_revoke(*, token: AuthToken) -> None:
     AuthToken.objects.filter(pk=token.pk).delete()
 
 
+def current_password_check_reserve(*, username: str) -> str | None:
+    """Count a check of an account's current password (a password change's, through the API or
+    the admin) against its budget of failed logins before it is made; 429 past it. Give it back
+    (`rate_limit_release`) if the password was right."""
+    return rate_limit_reserve(
+        name=login_failures_key(username),
+        limit=settings.LOGIN_FAILURES_PER_ACCOUNT,
+        window=LOGIN_WINDOW,
+        message="Too many wrong passwords for this account; try again later.",
+    )
+
+
 def password_change(*, user: User, old_password: str, new_password: str) -> IssuedToken:
     """Changes the password, revokes every token of the user and issues a fresh one.
 
     A wrong current password counts as a failed login of the account, and past that limit the
     change is refused (429) before any check: a stolen token or session is no password oracle.
     """
-    attempt = rate_limit_reserve(
-        name=login_failures_key(user.username),
-        limit=settings.LOGIN_FAILURES_PER_ACCOUNT,
-        window=LOGIN_WINDOW,
-        message="Too many wrong passwords for this account; try again later.",
-    )
+    attempt = current_password_check_reserve(username=user.username)
     if not user.check_password(old_password):  # counted: a failure
         raise ApiError(400, "invalid_password", "The current password is wrong.")
     rate_limit_release(attempt)

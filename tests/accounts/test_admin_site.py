@@ -112,3 +112,29 @@ def test_with_redis_unreachable_a_staff_users_own_password_change_says_so_and_ch
     sam.refresh_from_db()
     assert sam.check_password(PASSWORD)
     assert AuthToken.objects.filter(user=sam).count() == 1
+
+
+def test_wrong_current_passwords_on_the_admins_own_password_page_count_against_the_account(
+    make_user, settings, redis_client
+):
+    settings.LOGIN_FAILURES_PER_ACCOUNT = 2
+    sam = make_user("sam", is_staff=True)
+    browser = Client()
+    browser.force_login(sam)
+    wrong = {"old_password": "nope", "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD}
+    right = {**wrong, "old_password": PASSWORD}
+
+    errors = [
+        browser.post("/admin/password_change/", wrong).context["form"].errors["old_password"]
+        for _ in range(2)
+    ]
+    refused = browser.post("/admin/password_change/", right)
+
+    assert [e.as_data()[0].code for e in errors] == ["password_incorrect", "password_incorrect"]
+    assert refused.status_code == 200
+    assert refused.context["form"].errors["old_password"] == [
+        "Too many wrong passwords for this account; try again later."
+    ]
+    assert rate_limit_count(name="login:user:sam", window=LOGIN_WINDOW) == 2
+    sam.refresh_from_db()
+    assert sam.check_password(PASSWORD)  # unchanged
