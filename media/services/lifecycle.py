@@ -112,7 +112,7 @@ def _expired_delete(alias: str, media_id: int, now: dt.datetime) -> int:
             return 0
         if media.kind == MediaKind.PROFILE and _profile_picture_in_use(media.id):
             # Set on its user, but the request died before it was attached: attach it now.
-            Media.objects.using(alias).filter(id=media.id).update(attached_at=now, expires_at=None)
+            profile_picture_attach(uploader_id=media.uploader_id, media_id=media.id)
             return 0
         media_delete(media=media)
     return 1
