@@ -13,6 +13,7 @@ and stopped again on exit. Nothing here needs root or a system package.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import shutil
 import signal
@@ -121,7 +122,15 @@ class EmbeddedValkey:
         self.server = ValkeyServer(
             port=free_port(self.preferred_port), data_dir=data_dir, persist=True, config=config
         )
-        self.server.start()
+        # In a session of its own, as the other children: a Ctrl-C in the terminal reaches only
+        # this process, which stops the server last, after the worker has acknowledged its
+        # tasks to it (the library gives no option for it, so its one Popen call gets it).
+        popen = subprocess.Popen
+        subprocess.Popen = functools.partial(popen, start_new_session=True)  # type: ignore[misc]
+        try:
+            self.server.start()
+        finally:
+            subprocess.Popen = popen  # type: ignore[misc]
         base = f"redis://127.0.0.1:{self.server.port}"
         log(f"embedded Valkey ready on {base}")
         return {"REDIS_URL": f"{base}/0", "CELERY_BROKER_URL": f"{base}/1"}
