@@ -187,12 +187,13 @@ class Processes:
         return proc
 
     def stop(self) -> None:
-        """SIGTERM to each main process, which stops its own children (the Celery worker warm:
-        a task that is running finishes); then whatever is left of each process group goes."""
+        """SIGTERM to each process group, then whatever is left of each goes. (SIGTERM to the
+        Celery worker's main process alone lets it shut down warm, but that sometimes hung
+        past the deadline right after start-up, with its tasks done: the group it is.)"""
         for name, proc in self.children:
             if proc.poll() is None:
                 log(f"stopping {name} (pid {proc.pid})")
-                proc.terminate()
+                _signal_group(proc.pid, signal.SIGTERM)
         deadline = time.monotonic() + 20
         for name, proc in self.children:
             try:
