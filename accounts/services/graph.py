@@ -134,6 +134,10 @@ def _following_add(follower_id: int, followee_id: int) -> bool:
             .exists()
         ):
             return False
+        # Checked again under the lock a block's handler takes on this side: a block committed
+        # since the caller's check is seen here, and one committed later removes this edge.
+        if blocked_either_way(follower_id, followee_id):
+            raise _not_found()
         if counters.following_count >= settings.FOLLOWING_LIMIT:
             raise ApiError(
                 400,
@@ -211,13 +215,45 @@ def follow_create(*, follower: User, followee_id: int) -> FollowStatus:
         message=f"You can follow at most {settings.FOLLOWS_PER_HOUR} accounts an hour.",
     )
     if target.is_private:
-        requests.bulk_create(
-            [FollowRequest(target_id=followee_id, requester_id=follower.id)],
-            ignore_conflicts=True,
-        )
-        return FollowStatus.REQUESTED
+        return _follow_request_add(follower.id, followee_id)
     _following_add(follower.id, followee_id)
     return FollowStatus.FOLLOWING
+
+
+def _follow_request_add(requester_id: int, target_id: int) -> FollowStatus:
+    """A pending request on the target's shard, under the target's counter lock, which a block
+    by the target holds while it deletes the requests to it: a block committed first is seen
+    here, one committed later deletes this request. A switch to public that committed
+    meanwhile approved only what was pending then, so this one is approved here."""
+    using = alias_for_id(target_id)
+    with transaction.atomic(using=using):
+        _counters_locked(using, target_id)
+        if blocked_either_way(requester_id, target_id):
+            raise _not_found()
+        FollowRequest.objects.using(using).bulk_create(
+            [FollowRequest(target_id=target_id, requester_id=requester_id)],
+            ignore_conflicts=True,
+        )
+    target = user_get_active(user_id=target_id)
+    if target is not None and not target.is_private:
+        _follow_request_approve_pending(target_id, requester_id)
+        return FollowStatus.FOLLOWING
+    return FollowStatus.REQUESTED
+
+
+def _follow_request_approve_pending(target_id: int, requester_id: int) -> bool:
+    """Approve the request if it is still pending (an approval marks it once, whoever runs
+    it); True if this call approved it."""
+    using = alias_for_id(target_id)
+    with transaction.atomic(using=using):
+        approved = (
+            FollowRequest.objects.using(using)
+            .filter(target_id=target_id, requester_id=requester_id, approved_at__isnull=True)
+            .update(approved_at=timezone.now())
+        )
+        if approved:
+            _follow_approved_enqueue(target_id, requester_id)
+    return bool(approved)
 
 
 def follow_delete(*, follower: User, followee_id: int) -> None:
@@ -229,16 +265,8 @@ def follow_delete(*, follower: User, followee_id: int) -> None:
 
 
 def follow_request_approve(*, target: User, requester_id: int) -> None:
-    using = alias_for_id(target.id)
-    with transaction.atomic(using=using):
-        approved = (
-            FollowRequest.objects.using(using)
-            .filter(target_id=target.id, requester_id=requester_id, approved_at__isnull=True)
-            .update(approved_at=timezone.now())
-        )
-        if not approved:
-            raise ApiError(404, "request_not_found", "No pending request from that user.")
-        _follow_approved_enqueue(target.id, requester_id)
+    if not _follow_request_approve_pending(target.id, requester_id):
+        raise ApiError(404, "request_not_found", "No pending request from that user.")
 
 
 def follow_requests_approve_all(*, target: User, batch_size: int = 500) -> int:
@@ -295,6 +323,9 @@ def block_create(*, blocker: User, blocked_id: int) -> None:
         raise _not_found()
     using = alias_for_id(blocker.id)
     with transaction.atomic(using=using):
+        # The lock a request to the blocker or a close-friend add by the blocker takes for its
+        # check: each of those either sees this block or is deleted by it.
+        _counters_locked(using, blocker.id)
         Block.objects.using(using).bulk_create(
             [Block(blocker_id=blocker.id, blocked_id=blocked_id)], ignore_conflicts=True
         )
@@ -307,12 +338,17 @@ def block_create(*, blocker: User, blocked_id: int) -> None:
             partition_id=blocker.id,
             kind=GraphEvent.BLOCK_APPLIED,
             payload={"blocker_id": blocker.id, "blocked_id": blocked_id},
+            apply_here=True,
         )
 
 
 def block_delete(*, blocker: User, blocked_id: int) -> None:
     if user_get_active(user_id=blocked_id) is None:
         raise _not_found()
+    # The block's effects on the blocked side are made sure of first (they are applied right
+    # after the block, but a process that died in between leaves them to the sweep): lifting
+    # the block must not hand back a follow the block removed.
+    apply_block({"blocker_id": blocker.id, "blocked_id": blocked_id})
     Block.objects.using(alias_for_id(blocker.id)).filter(
         blocker_id=blocker.id, blocked_id=blocked_id
     ).delete()
@@ -322,9 +358,15 @@ def close_friend_add(*, owner: User, friend_id: int) -> None:
     if owner.id == friend_id:
         raise ApiError(400, "cannot_add_self", "You cannot add yourself to close friends.")
     _target_for(owner.id, friend_id)
-    CloseFriend.objects.using(alias_for_id(owner.id)).bulk_create(
-        [CloseFriend(owner_id=owner.id, friend_id=friend_id)], ignore_conflicts=True
-    )
+    using = alias_for_id(owner.id)
+    with transaction.atomic(using=using):
+        # Under the lock a block's handler (or the owner's own block) takes on this side.
+        _counters_locked(using, owner.id)
+        if blocked_either_way(owner.id, friend_id):
+            raise _not_found()
+        CloseFriend.objects.using(using).bulk_create(
+            [CloseFriend(owner_id=owner.id, friend_id=friend_id)], ignore_conflicts=True
+        )
 
 
 def close_friend_remove(*, owner: User, friend_id: int) -> None:
