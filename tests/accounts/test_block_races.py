@@ -84,9 +84,7 @@ def test_a_follow_request_racing_the_switch_to_public_becomes_a_follow(
     assert (_counts(ann), _counts(ben)) == ((0, 1), (1, 0))
 
 
-def test_a_close_friend_add_racing_a_block_is_refused(
-    make_user, settle, redis_client, monkeypatch
-):
+def test_a_close_friend_add_racing_a_block_is_refused(make_user, settle, redis_client, monkeypatch):
     ann = make_user("ann", shard="shard_0")
     ben = make_user("ben", shard="shard_1")
     _meanwhile(monkeypatch, "_target_for",
