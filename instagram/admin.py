@@ -115,7 +115,10 @@ class ShardedModelAdmin(admin.ModelAdmin):
         return self.model._default_manager.using(alias).filter(pk=object_id).first()
 
     def save_model(self, request, obj, form, change):
-        obj.save(using=obj.shard_alias())
+        # Only the fields the form changed: the rest of `obj` was read when the form was and
+        # may be stale by now (a like, a reply or a delete committed meanwhile).
+        if form.changed_data:
+            obj.save(using=obj.shard_alias(), update_fields=form.changed_data)
 
 
 @admin.register(OutboxEvent)

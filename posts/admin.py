@@ -1,14 +1,48 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from django.utils import timezone
 
+from accounts.models import User
 from instagram.admin import ShardedModelAdmin
+from instagram.errors import ApiError
 from posts.models import Comment, Hashtag, Location, Post
+from posts.services.comments import comment_remove
 from posts.services.locations import location_posts_touch
-from posts.services.posts import post_restore
+from posts.services.posts import caption_parse, post_location_set, post_restore, post_update
+
+
+class PostAdminForm(forms.ModelForm):
+    """A caption and a location checked as the API checks them."""
+
+    class Meta:
+        model = Post
+        fields = ("caption", "location_id")
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.instance.deleted_at is not None:
+            raise forms.ValidationError("Restore the post before editing it.")
+        return cleaned
+
+    def clean_caption(self):
+        caption = self.cleaned_data["caption"] or ""
+        if "caption" in self.changed_data:
+            try:
+                caption_parse(author=User(id=self.instance.author_id), caption=caption)
+            except ApiError as error:
+                raise forms.ValidationError(str(error.detail)) from error
+        return caption
+
+    def clean_location_id(self):
+        location_id = self.cleaned_data["location_id"]
+        if location_id is not None and not Location.objects.filter(pk=location_id).exists():
+            raise forms.ValidationError("Unknown location.")
+        return location_id
 
 
 @admin.register(Post)
 class PostAdmin(ShardedModelAdmin):
+    form = PostAdminForm
     list_display = ("id", "author_id", "short_caption", "like_count", "comment_count",
                     "published_at", "deleted_at")  # fmt: skip
     search_fields = ("=id", "=author_id", "caption")
@@ -18,8 +52,24 @@ class PostAdmin(ShardedModelAdmin):
     actions = ["soft_delete", "restore"]
 
     def save_model(self, request, obj, form, change):
-        obj.updated_at = timezone.now()  # a new version: cached bodies of the old one are stale
-        super().save_model(request, obj, form, change)
+        """Through the services, which lock the row, re-index hashtags and mentions, make a new
+        version and never revive a post deleted meanwhile; never a save of the whole row (its
+        counts were read with the form)."""
+        try:
+            if "caption" in form.changed_data:
+                post_update(author=User(id=obj.author_id), post_id=obj.id, caption=obj.caption)
+            if "location_id" in form.changed_data and not post_location_set(
+                post_id=obj.id, location_id=obj.location_id
+            ):
+                raise ApiError(404, "not_found", "Post not found.")
+        except ApiError as error:  # deleted meanwhile, or a mention that became impossible
+            self.message_user(request, f"Not saved: {error.detail}", messages.ERROR)
+            request.post_not_saved = True
+
+    def message_user(self, request, message, level=messages.INFO, *args, **kwargs):
+        if level == messages.SUCCESS and getattr(request, "post_not_saved", False):
+            return  # not "changed successfully" after "Not saved"
+        super().message_user(request, message, level, *args, **kwargs)
 
     @admin.display(description="caption")
     def short_caption(self, obj):
@@ -49,8 +99,23 @@ class PostAdmin(ShardedModelAdmin):
 
 @admin.register(Comment)
 class CommentAdmin(ShardedModelAdmin):
+    """Comments are looked at and soft-deleted here, never edited: a row saved from a form
+    would overwrite the counts and the deletion committed since the form was read."""
+
     list_display = ("id", "post_id", "author_id", "text", "like_count", "deleted_at")
     search_fields = ("=post_id", "=author_id", "text")
+    actions = ["soft_delete"]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_moderate_permission(self, request):
+        return request.user.has_perm("posts.change_comment")
+
+    @admin.action(description="Soft-delete (with their replies)", permissions=["moderate"])
+    def soft_delete(self, request, queryset):
+        deleted = sum(comment_remove(comment_id=comment.id) for comment in queryset)
+        self.message_user(request, f"Deleted {deleted} comments.")
 
 
 @admin.register(Location)

@@ -72,21 +72,33 @@ def comment_delete(*, user: User, comment_id: int) -> None:
     comment = found.comment
     if user.id not in (comment.author_id, found.post.author_id):
         raise ApiError(403, "permission_denied", "Only the comment's or the post's author can.")
-    using = alias_for_id(comment_id)
+    _comment_soft_delete(comment)
+
+
+def comment_remove(*, comment_id: int) -> bool:
+    """Moderation (the admin): soft-delete a comment, with its replies, whoever wrote it; True
+    if this call deleted it."""
+    comment = Comment.objects.using(alias_for_id(comment_id)).filter(id=comment_id).first()
+    return comment is not None and _comment_soft_delete(comment)
+
+
+def _comment_soft_delete(comment: Comment) -> bool:
+    using = alias_for_id(comment.id)
     with transaction.atomic(using=using):
         now = timezone.now()
         removed = (
             Comment.objects.using(using)
-            .filter(id=comment_id, deleted_at__isnull=True)
+            .filter(id=comment.id, deleted_at__isnull=True)
             .update(deleted_at=now)
         )
         if not removed:
-            return
+            return False
         replies = (
             Comment.objects.using(using)
-            .filter(parent_id=comment_id, deleted_at__isnull=True)
+            .filter(parent_id=comment.id, deleted_at__isnull=True)
             .update(deleted_at=now)
         )
         _bump(using, "posts_post", "comment_count", comment.post_id, -(1 + replies))
         if comment.parent_id is not None:
             _bump(using, "posts_comment", "reply_count", comment.parent_id, -1)
+    return True

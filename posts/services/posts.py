@@ -336,10 +336,16 @@ def post_restore(*, post_id: int) -> bool:
     from media.services.lifecycle import media_mark_attached
 
     using = alias_for_id(post_id)
-    post = Post.objects.using(using).filter(id=post_id, deleted_at__isnull=False).first()
-    if post is None:
-        return False
     with transaction.atomic(using=using):
+        # Under the row lock a delete and an edit take: restored (and counted) once.
+        post = (
+            Post.objects.using(using)
+            .select_for_update()
+            .filter(id=post_id, deleted_at__isnull=False)
+            .first()
+        )
+        if post is None:
+            return False
         Post.objects.using(using).filter(id=post_id).update(deleted_at=None)
         post.deleted_at = None
         parsed = ParsedCaption(hashtags=post.hashtags, mentions=[])
@@ -359,4 +365,21 @@ def post_restore(*, post_id: int) -> bool:
         except ApiError:  # its media were already deleted: it cannot come back
             transaction.set_rollback(True, using=using)
             return False
+    # Media that became ready while it was deleted published nothing (the worker skips deleted
+    # posts): it is published now, fanned out and counted like any other.
+    post_publish_if_ready(post=post)
     return True
+
+
+def post_location_set(*, post_id: int, location_id: int | None) -> bool:
+    """Moderation (the admin): move a live post to another location, or none; a new version.
+    True if the post was live."""
+    if location_id is not None and not Location.objects.filter(pk=location_id).exists():
+        raise ApiError(400, "invalid_location", "Unknown location.")
+    using = alias_for_id(post_id)
+    updated = (
+        Post.objects.using(using)
+        .filter(id=post_id, deleted_at__isnull=True)
+        .update(location_id=location_id, updated_at=timezone.now())
+    )
+    return bool(updated)

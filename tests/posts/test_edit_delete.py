@@ -93,3 +93,29 @@ def test_delete_removes_the_post_everywhere_at_once(make_user, client_for, post_
     assert UserCounters.objects.using("shard_0").get(user_id=ann.id).post_count == 1
     released = Media.objects.using("shard_0").filter(id__in=media_ids)
     assert all(m.attached_at is None and m.expires_at is not None for m in released)
+
+
+def test_a_restored_post_whose_media_finished_while_it_was_deleted_is_published(
+    make_user, client_for, media_for, settle, redis_client
+):
+    from media.services.processing import media_process
+    from posts.services.posts import post_restore
+
+    ann = make_user("ann", shard="shard_0")
+    [media_id] = media_for(ann, 1, process=False)
+    created = client_for(ann).post("/api/v1/posts", {"media_ids": [str(media_id)]}, format="json")
+    post_id = int(created.json()["post_id"])
+    assert client_for(ann).delete(f"/api/v1/posts/{post_id}").status_code == 204
+    media_process(media_id=media_id)  # ready now; a deleted post is not published
+    settle()  # the media's hooks have run
+    assert Post.objects.using("shard_0").get(id=post_id).published_at is None
+
+    assert post_restore(post_id=post_id) is True
+    assert post_restore(post_id=post_id) is False  # restored once
+    settle()
+
+    post = Post.objects.using("shard_0").get(id=post_id)
+    counters = UserCounters.objects.using("shard_0").get(user_id=ann.id)
+    assert (post.deleted_at, post.published_at is not None) == (None, True)
+    assert counters.post_count == 1
+    assert client_for(None).get(f"/api/v1/posts/{post_id}").status_code == 200
