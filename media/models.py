@@ -121,3 +121,15 @@ class MediaNearDuplicate(ShardedModel):
 
     def __str__(self) -> str:
         return f"{self.media_id} ~ {self.other_media_id} ({self.distance})"
+
+
+class AccessFlush(ShardedModel):
+    """A fold of Redis access counters applied to this shard's rows, written in the fold's own
+    transaction: a fold run again (its run died before it could drop the Redis copy, or two
+    runs overlapped) finds it here and adds nothing twice. Kept for a day."""
+
+    batch = models.CharField(max_length=64, primary_key=True)
+    applied_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"access flush {self.batch}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import uuid
 from collections.abc import Iterable
 
 from django.conf import settings
@@ -147,31 +148,63 @@ def media_access_record(*, media_ids: Iterable[int]) -> None:
     pipe.execute()
 
 
+# Takes the live counters as the shard's flush copy (unless a copy is left by a run that died),
+# names the copy's batch once, and returns the copy.
+_FLUSH_TAKE_LUA = """
+if redis.call('EXISTS', KEYS[2]) == 0 then
+    if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
+    redis.call('RENAME', KEYS[1], KEYS[2])
+end
+redis.call('HSETNX', KEYS[2], '_batch', ARGV[1])
+return redis.call('HGETALL', KEYS[2])
+"""
+# Drops the flush copy if it is still the batch this run applied.
+_FLUSH_DROP_LUA = """
+if redis.call('HGET', KEYS[1], '_batch') == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+ACCESS_FLUSH_KEEP = dt.timedelta(days=1)
+
+
 def media_access_flush(*, now: dt.datetime | None = None) -> int:
-    """Move the Redis access counters into the rows, one UPDATE per shard and 1000 rows."""
+    """Move the Redis access counters into the rows, per shard: one transaction that also
+    records the batch (AccessFlush), so a batch is added once however often it is run again,
+    one UPDATE per 1000 rows. Returns how many rows were updated."""
     now = now or timezone.now()
     client = get_redis()
+    take, drop = client.register_script(_FLUSH_TAKE_LUA), client.register_script(_FLUSH_DROP_LUA)
     updated = 0
-    for alias in shard_aliases():
+    # Per shard, a copy left by a run that died first, then the live counters.
+    for alias in [alias for alias in shard_aliases() for _ in range(2)]:
         key, flushing = _access_key(alias), _access_key(alias) + ":flushing"
-        # A flush copy left by a crashed run is folded first; else take the live counters.
-        if not client.exists(flushing):
-            if not client.exists(key):
-                continue
-            client.rename(key, flushing)
-        counts = [(int(k), int(v)) for k, v in client.hgetall(flushing).items()]
-        for start in range(0, len(counts), 1000):
-            chunk = counts[start : start + 1000]
-            values = ", ".join(["(%s::bigint, %s::bigint)"] * len(chunk))
-            params = [item for pair in chunk for item in pair]
-            with connections[alias].cursor() as cursor:
-                cursor.execute(
-                    f"UPDATE media_media AS m SET access_count = m.access_count + v.n, "
-                    f"last_accessed_at = %s FROM (VALUES {values}) AS v(id, n) WHERE m.id = v.id",
-                    [now, *params],
-                )
-                updated += cursor.rowcount
-        client.delete(flushing)
+        fields = take(keys=[key, flushing], args=[uuid.uuid4().hex])
+        if not fields:
+            continue
+        copy = dict(zip(fields[::2], fields[1::2], strict=True))
+        batch = copy.pop(b"_batch").decode()
+        counts = [(int(k), int(v)) for k, v in copy.items()]
+        with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO media_accessflush (batch, applied_at) VALUES (%s, %s) "
+                "ON CONFLICT DO NOTHING RETURNING batch",
+                [batch, now],
+            )
+            if cursor.fetchone() is not None:  # else applied already (and committed)
+                for start in range(0, len(counts), 1000):
+                    chunk = counts[start : start + 1000]
+                    values = ", ".join(["(%s::bigint, %s::bigint)"] * len(chunk))
+                    params = [item for pair in chunk for item in pair]
+                    cursor.execute(
+                        "UPDATE media_media AS m SET access_count = m.access_count + v.n, "
+                        f"last_accessed_at = %s FROM (VALUES {values}) AS v(id, n) "
+                        "WHERE m.id = v.id",
+                        [now, *params],
+                    )
+                    updated += cursor.rowcount
+            cursor.execute(
+                "DELETE FROM media_accessflush WHERE applied_at < %s", [now - ACCESS_FLUSH_KEEP]
+            )
+        drop(keys=[flushing], args=[batch])
     return updated
 
 

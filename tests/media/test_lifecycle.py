@@ -372,3 +372,42 @@ def test_a_profile_picture_never_set_expires_and_one_set_but_not_attached_is_kep
     assert (_get(in_use.id).attached_at is not None, _get(in_use.id).expires_at) == (True, None)
     assert {p.split("/")[1] for p in stored_files(media_root)} == {str(in_use.id)}
     assert orphan.id != in_use.id
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_an_access_flush_run_again_after_dying_counts_each_view_once(
+    authed, user, media_root, shard_commits, redis_client, monkeypatch
+):
+    from media.services import lifecycle
+
+    with shard_commits():
+        [media_id] = [_upload_id(authed, images.flat((9, 40, 40)))]
+    media_access_record(media_ids=[media_id, media_id, media_id])
+    client = lifecycle.get_redis()
+
+    class DiesBeforeTheDrop:
+        """The run dies after its rows were updated, when it drops the Redis copy."""
+
+        def __getattr__(self, name):
+            return getattr(client, name)
+
+        def delete(self, *keys):
+            raise ConnectionError("killed")
+
+        def register_script(self, text):
+            if "DEL" not in text:
+                return client.register_script(text)
+            return lambda **kwargs: self.delete()
+
+    monkeypatch.setattr(lifecycle, "get_redis", DiesBeforeTheDrop)
+    with pytest.raises(ConnectionError):
+        lifecycle.media_access_flush()
+    monkeypatch.undo()
+    assert _get(media_id).access_count == 3
+    media_access_record(media_ids=[media_id])  # a view meanwhile
+
+    assert lifecycle.media_access_flush() == 1  # the leftover adds nothing; the new view does
+    assert lifecycle.media_access_flush() == 0
+
+    assert _get(media_id).access_count == 4
+    assert [k for k in redis_client.keys("media:access:*")] == []
