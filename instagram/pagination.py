@@ -1,27 +1,42 @@
 """Cursor pagination: `?cursor=<opaque>&limit=<1..50>` -> `{items, next_cursor, has_more}`.
 
-The cursor is URL-safe base64 of `{"v": 1, "ts": <ms>, "id": "<id>"}`: the position of the last
-item shown, so a page never repeats or skips an item when newer ones arrive in between. Where one
-endpoint pages in two ways whose positions mean different things (the home feed newest first, or
-ranked), the cursor of the other way carries its kind too (`"k"`), and a list takes only cursors
-of its own kind: any other is a 400, never a page read at a position that means something else.
+A cursor names the position of the last item a page examined (`ts`, `id`), so a page never
+repeats or skips an item when newer ones arrive in between. Where one endpoint pages in two ways
+whose positions mean different things (the home feed newest first, or ranked), the cursor of the
+other way carries its kind too (`"k"`), and a list takes only cursors of its own kind: any other
+is a 400, never a page read at a position that means something else.
+
+Cursors are issued encrypted (version 2: URL-safe base64 of a version byte, a nonce and the
+AES-GCM sealed `ts`, `id` (8 bytes each) and kind, under a key derived from SECRET_KEY). A page
+that ends on items the viewer may not see (a private account's posts on a tag page, a hidden
+liker) continues after them, and its cursor must not tell which item that was, nor when it was
+made. Version 1 (the plain base64 of `{"v": 1, "ts", "id"}`) is still read: a position a client
+writes itself only starts a page there, which every viewer may do.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import functools
+import hashlib
+import os
+import struct
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import orjson
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 
 from instagram.errors import ApiError
 from instagram.ids import MAX_ID
 
-CURSOR_VERSION = 1
+CURSOR_VERSION = 1  # plain, read only
+SEALED_VERSION = b"\x02"  # the first byte of an issued cursor
+_NONCE = 12
 MAX_CURSOR_LENGTH = 256
 # Positions are milliseconds or microseconds since 1970: anything past year 2200 is forged.
 MAX_CURSOR_TS = 7_258_118_400_000_000
@@ -42,11 +57,16 @@ class PageRequest:
     cursor: Cursor | None
 
 
+@functools.cache
+def _sealer(secret: str) -> AESGCM:
+    return AESGCM(hashlib.sha256(b"instagram.cursor:" + secret.encode()).digest())
+
+
 def encode_cursor(*, ts: int, id: int, kind: str | None = None) -> str:
-    data: dict[str, int | str] = {"v": CURSOR_VERSION, "ts": int(ts), "id": str(id)}
-    if kind is not None:
-        data["k"] = kind
-    raw = orjson.dumps(data)
+    position = struct.pack(">QQ", int(ts), int(id)) + (kind or "").encode()
+    nonce = os.urandom(_NONCE)
+    sealed = _sealer(settings.SECRET_KEY).encrypt(nonce, position, SEALED_VERSION)
+    raw = SEALED_VERSION + nonce + sealed
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
@@ -58,8 +78,17 @@ def decode_cursor(raw: str) -> Cursor:
     if not raw or len(raw) > MAX_CURSOR_LENGTH:
         raise _invalid()
     try:
-        data = orjson.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-    except (binascii.Error, ValueError, orjson.JSONDecodeError):
+        decoded = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
+        if decoded[:1] == SEALED_VERSION:
+            nonce, sealed = decoded[1 : 1 + _NONCE], decoded[1 + _NONCE :]
+            opened = _sealer(settings.SECRET_KEY).decrypt(nonce, sealed, SEALED_VERSION)
+            ts, id_value = struct.unpack(">QQ", opened[:16])
+            data = {"v": CURSOR_VERSION, "ts": ts, "id": str(id_value)}
+            if opened[16:]:
+                data["k"] = opened[16:].decode()
+        else:
+            data = orjson.loads(decoded)
+    except (binascii.Error, ValueError, InvalidTag, struct.error, orjson.JSONDecodeError):
         raise _invalid() from None
     if not isinstance(data, dict) or data.get("v") != CURSOR_VERSION:
         raise _invalid()

@@ -177,3 +177,40 @@ def test_a_tag_whose_folded_form_is_not_all_word_characters_has_its_page(
     for name in ("a%23b", "a.b", "foo%20bar", "1"):
         response = client_for(None).get(f"/api/v1/tags/{name}/posts")
         assert (response.status_code, response.json()["error"]["code"]) == (404, "not_found")
+
+
+def test_a_tag_page_that_ends_on_hidden_posts_tells_nothing_of_them(
+    make_user, client_for, redis_client
+):
+    import base64
+    import struct
+
+    from django.utils import timezone
+
+    from posts.models import Post, PostHashtag
+
+    secret = make_user("secret", shard="shard_1", private=True)
+    stranger = make_user("stranger", shard="shard_0")
+    now = timezone.now()
+    hidden = []
+    for _ in range(70):  # more than one page's rounds examine, every one hidden
+        post = Post.objects.using("shard_1").create(
+            author_id=secret.id, caption="#party", hashtags=["party"], created_at=now,
+            updated_at=now, published_at=now,
+        )  # fmt: skip
+        PostHashtag.objects.using("shard_1").create(post_id=post.id, tag="party")
+        hidden.append(post.id)
+
+    pages, cursor = [], ""
+    while True:
+        body = client_for(stranger).get(f"/api/v1/tags/party/posts?limit=1{cursor}").json()
+        pages.append(body)
+        if not body["has_more"]:
+            break
+        raw = base64.urlsafe_b64decode(body["next_cursor"] + "==")
+        named = [i for i in hidden if str(i).encode() in raw or struct.pack(">Q", i) in raw]
+        assert named == []
+        cursor = f"&cursor={body['next_cursor']}"
+
+    assert [body["posts"] for body in pages] == [[]] * len(pages)
+    assert len(pages) == 2  # the bounded scan resumed once, then found the end
