@@ -6,6 +6,8 @@ import logging
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
+from django.views.csrf import csrf_failure as django_csrf_failure
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -130,5 +132,16 @@ def handler500(request):
     )
 
 
+@csrf_exempt  # a POST to no endpoint is a 404, not the CSRF check's HTML page
 def api_not_found(request, *args, **kwargs):
     return JsonResponse(error_body("not_found", "Not found."), status=404)
+
+
+def csrf_failure(request, reason: str = ""):
+    """CSRF_FAILURE_VIEW: under /api/, the error envelope; elsewhere (the admin), Django's
+    page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(
+            error_body("csrf_failed", "CSRF check failed; send the CSRF token."), status=403
+        )
+    return django_csrf_failure(request, reason)

@@ -15,6 +15,8 @@ class MediaUploadThrottle(BaseThrottle):
         self._wait: int | None = None
 
     def allow_request(self, request, view) -> bool:
+        if request.method != "POST":
+            return True  # only uploads count (not a CORS preflight, nor a 405)
         user_id = getattr(request.user, "id", None)
         if user_id is None:
             return True  # authentication answers first

@@ -315,3 +315,82 @@ def test_the_server_entry_refuses_a_charset_it_must_not_decode_with(
         assert json.loads(body) == {
             "error": {"code": "unsupported_media_type", "message": "Send UTF-8 (or no charset)."}
         }
+
+
+def _wsgi(method: str, path: str, headers: dict, body: bytes = b"") -> tuple[int, bytes]:
+    from instagram.wsgi import application
+
+    answered: list[str] = []
+    environ = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "SERVER_NAME": "localhost",
+        "SERVER_PORT": "80",
+        "HTTP_HOST": "localhost",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": io.StringIO(),
+        "REMOTE_ADDR": "127.0.0.1",
+        **headers,
+    }
+    answer = b"".join(application(environ, lambda s, h, *rest: answered.append(s)))
+    return int(answered[0].split()[0]), answer
+
+
+@pytest.mark.django_db(databases=ALL)
+@pytest.mark.parametrize(
+    ("headers", "status", "code"),
+    [
+        ({"CONTENT_TYPE": "application/json", "CONTENT_LENGTH": "2621441"}, 413,
+         "payload_too_large"),
+        ({"CONTENT_TYPE": "application/x-www-form-urlencoded", "CONTENT_LENGTH": "30000000"}, 413,
+         "payload_too_large"),
+        ({"CONTENT_TYPE": "multipart/form-data; boundary=B", "CONTENT_LENGTH": "40000000"}, 413,
+         "payload_too_large"),
+        ({"CONTENT_TYPE": "application/json", "HTTP_TRANSFER_ENCODING": "chunked"}, 411,
+         "length_required"),
+        ({"CONTENT_TYPE": "application/json", "CONTENT_LENGTH": "2"}, 401, "not_authenticated"),
+    ],
+)  # fmt: skip
+def test_the_server_entry_refuses_a_body_too_long_or_without_a_length(
+    headers, status, code, redis_client
+):
+    answered, body = _wsgi("POST", "/api/v1/locations", headers, b"{}")
+
+    assert (answered, json.loads(body)["error"]["code"]) == (status, code)
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_a_multipart_upload_up_to_the_file_limit_is_let_through(redis_client, settings):
+    length = settings.MEDIA_MAX_UPLOAD_BYTES + 1000
+    headers = {"CONTENT_TYPE": "multipart/form-data; boundary=B", "CONTENT_LENGTH": str(length)}
+
+    answered, body = _wsgi("POST", "/api/v1/media/upload", headers)
+
+    assert (answered, json.loads(body)["error"]["code"]) == (401, "not_authenticated")
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_an_unsafe_method_on_no_endpoint_is_a_json_404_and_csrf_failures_are_json(
+    make_user, redis_client
+):
+    from django.test import Client, RequestFactory
+
+    from instagram.errors import csrf_failure
+
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(make_user("ann"))
+
+    missing = [browser.post("/api/v1/posts/"), browser.delete("/api/v1/stories/1")]
+    factory = RequestFactory()
+    api_refused = csrf_failure(factory.post("/api/v1/anything"), reason="no token")
+    admin_refused = csrf_failure(factory.post("/admin/login/"), reason="no token")
+
+    assert [(r.status_code, r.json()["error"]["code"]) for r in missing] == [
+        (404, "not_found"),
+        (404, "not_found"),
+    ]
+    assert api_refused.status_code == admin_refused.status_code == 403
+    assert json.loads(api_refused.content)["error"]["code"] == "csrf_failed"
+    assert admin_refused["Content-Type"].startswith("text/html")

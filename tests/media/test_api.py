@@ -144,3 +144,18 @@ def test_admin_lists_media_per_shard_and_opens_a_row(
     assert media_id in listing.content.decode()
     assert detail.status_code == 200
     assert duplicates.status_code == 200
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_only_uploads_count_against_the_upload_rate_limit(authed, media_root, settings):
+    settings.MEDIA_UPLOAD_RATE_LIMIT = 2
+
+    others = [
+        authed.options("/api/v1/media/upload").status_code,  # a browser's CORS preflight
+        authed.get("/api/v1/media/upload").status_code,
+        authed.put("/api/v1/media/upload").status_code,
+    ]
+    uploads = [upload(authed, images.flat((i, 9, 9))).status_code for i in range(3)]
+
+    assert others == [200, 405, 405]
+    assert uploads == [200, 200, 429]
