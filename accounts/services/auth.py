@@ -20,6 +20,8 @@ from accounts.models import (
     RESERVED_USERNAMES,
     USERNAME_ALL_DIGITS_MESSAGE,
     USERNAME_ALL_DIGITS_RE,
+    USERNAME_DOTS_MESSAGE,
+    USERNAME_DOTS_RE,
     USERNAME_RE,
     AuthToken,
     User,
@@ -61,6 +63,8 @@ def username_validate(username: str) -> str:
         )
     if USERNAME_ALL_DIGITS_RE.match(name):
         raise ApiError(400, "invalid_username", USERNAME_ALL_DIGITS_MESSAGE)
+    if USERNAME_DOTS_RE.search(name):
+        raise ApiError(400, "invalid_username", USERNAME_DOTS_MESSAGE)
     if name in RESERVED_USERNAMES:
         raise ApiError(400, "username_reserved", "That username is reserved.")
     return name

@@ -97,8 +97,19 @@ class CoordinateField(serializers.FloatField):
         return value
 
 
+# Characters a place name shown to everyone must not hold: controls, and the marks that
+# reorder the text around them (a name that reads differently from what it is).
+_NOT_IN_NAMES_RE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
 class LocationInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
+
+    def validate_name(self, value: str) -> str:
+        if _NOT_IN_NAMES_RE.search(value):
+            raise serializers.ValidationError("Names cannot hold control or reordering marks.")
+        return value
+
     lat = CoordinateField(min_value=-90, max_value=90)
     lng = CoordinateField(min_value=-180, max_value=180)
 

@@ -178,8 +178,11 @@ class CommentRepliesApi(APIView):
         page = parse_page_request(request.query_params)
         return _or_404(
             selectors.replies_page(
-                viewer_id=_viewer_id(request), comment_id=parse_id(comment_id), page=page
-            )
+                viewer_id=_viewer_id(request),
+                comment_id=parse_id(comment_id, "Comment not found."),
+                page=page,
+            ),
+            "Comment not found.",
         )
 
 

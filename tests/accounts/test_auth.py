@@ -446,3 +446,21 @@ def test_guesses_sent_together_get_no_more_password_checks_than_the_account_allo
 
     assert statuses == [401] * 3 + [429] * 9
     assert len(checks) == 3
+
+
+@pytest.mark.parametrize("username", [".", "..", ".ann", "ann.", "a..b"])
+def test_usernames_with_a_leading_trailing_or_double_dot_are_refused(api, redis_client, username):
+    response = _register(api, username=username)
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": {
+            "code": "invalid_username",
+            "message": "Usernames cannot start or end with '.', nor hold '..'.",
+        }
+    }
+    assert User.objects.count() == 0
+
+
+def test_a_dot_inside_a_username_is_fine(api, redis_client):
+    assert _register(api, username="ann.lee_2").status_code == 201

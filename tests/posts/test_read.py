@@ -214,3 +214,37 @@ def test_a_tag_page_that_ends_on_hidden_posts_tells_nothing_of_them(
 
     assert [body["posts"] for body in pages] == [[]] * len(pages)
     assert len(pages) == 2  # the bounded scan resumed once, then found the end
+
+
+@pytest.mark.parametrize("name", ["Bar\u0002", "Caf\u202ee", "\u2066x\u2069", "a\nb", "x\u200f"])
+def test_a_place_name_with_control_or_reordering_marks_is_refused(make_user, client_for, name):
+    import json
+
+    from posts.models import Location
+
+    body = json.dumps({"name": name, "lat": 1, "lng": 1})  # \ud800 as JSON writes it
+    response = client_for(make_user("ann")).post(
+        "/api/v1/locations", body, content_type="application/json"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == (
+        "name: Names cannot hold control or reordering marks."
+    )
+    assert Location.objects.count() == 0
+
+
+def test_replies_of_a_comment_that_is_gone_say_so(make_user, client_for, post_for, redis_client):
+    ann = make_user("ann")
+    post_id = post_for(ann)
+    comment = client_for(ann).post(f"/api/v1/posts/{post_id}/comments", {"text": "hi"})
+    comment_id = comment.json()["comment_id"]
+    client_for(ann).delete(f"/api/v1/comments/{comment_id}")
+
+    answers = [
+        client_for(ann).get(f"/api/v1/comments/{c}/replies") for c in (comment_id, "x", "99")
+    ]
+
+    assert [(r.status_code, r.json()["error"]["message"]) for r in answers] == [
+        (404, "Comment not found.")
+    ] * 3
