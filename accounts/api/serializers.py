@@ -1,8 +1,19 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+
+from accounts.models import USERNAME_RE
+
+
+@extend_schema_field(
+    {"type": "string", "minLength": 1, "maxLength": 30, "pattern": USERNAME_RE.pattern}
+)
+class UsernameField(serializers.CharField):
+    """A new username; the service checks it (`invalid_username`, `username_reserved`) after
+    trimming and lower-casing it."""
 
 
 class RegisterInputSerializer(serializers.Serializer):
-    username = serializers.CharField(max_length=64)
+    username = UsernameField(max_length=64)
     password = serializers.CharField(max_length=128, trim_whitespace=False)
     email = serializers.EmailField(max_length=254, required=False, allow_blank=True, default="")
     full_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")

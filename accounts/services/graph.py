@@ -343,8 +343,6 @@ def block_create(*, blocker: User, blocked_id: int) -> None:
 
 
 def block_delete(*, blocker: User, blocked_id: int) -> None:
-    if blocker.id == blocked_id:
-        raise ApiError(400, "cannot_block_self", "You cannot block yourself.")
     if user_get_active(user_id=blocked_id) is None:
         raise _not_found()
     # The block's effects on the blocked side are made sure of first (they are applied right

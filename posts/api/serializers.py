@@ -5,13 +5,22 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from instagram.api import IdField
-from posts.models import ALT_TEXT_MAX, CAPTION_MAX, MAX_MEDIA
+from posts.models import ALT_TEXT_MAX, CAPTION_MAX, COMMENT_MAX, MAX_MEDIA, MAX_TAGGED
 
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 
 @extend_schema_field(
-    {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+    {
+        "oneOf": [
+            {"type": "string", "maxLength": ALT_TEXT_MAX},
+            {
+                "type": "array",
+                "items": {"type": "string", "maxLength": ALT_TEXT_MAX},
+                "maxItems": MAX_MEDIA,
+            },
+        ]
+    }
 )
 class AltTextField(serializers.Field):
     """One string, or a list of strings parallel to media_ids."""
@@ -67,11 +76,22 @@ class MediaIdsField(serializers.ListField):
         return ids
 
 
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {"type": "string", "pattern": "^[0-9]{1,19}$"},
+        "maxItems": MAX_TAGGED,
+    }
+)
+class TaggedUsersField(serializers.ListField):
+    """User IDs to tag; the service checks how many (`too_many_tags`) and who."""
+
+
 class PostCreateInputSerializer(serializers.Serializer):
     media_ids = MediaIdsField()
     caption = CaptionField(required=False, allow_blank=True, default="")
     alt_text = AltTextField(required=False)
-    tagged_users = serializers.ListField(child=IdField(), required=False, max_length=100)
+    tagged_users = TaggedUsersField(child=IdField(), required=False, max_length=100)
     location_id = IdField(required=False, allow_null=True)
 
 
@@ -80,8 +100,13 @@ class PostUpdateInputSerializer(serializers.Serializer):
     alt_text = AltTextField(required=False)
 
 
+@extend_schema_field({"type": "string", "minLength": 1, "maxLength": COMMENT_MAX})
+class CommentTextField(serializers.CharField):
+    """A comment's text; the service checks it (`empty_comment`, `comment_too_long`)."""
+
+
 class CommentInputSerializer(serializers.Serializer):
-    text = serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=20000)
+    text = CommentTextField(allow_blank=True, trim_whitespace=False, max_length=20000)
     parent_id = IdField(required=False, allow_null=True)
 
 

@@ -135,14 +135,3 @@ def test_a_block_applies_the_blocked_side_at_once(
 
     assert is_following(ann.id, ben.id) is False  # no relay or sweep ran
     assert (_counts(ann), _counts(ben)) == ((0, 0), (0, 0))
-
-
-def test_unblocking_yourself_is_refused_as_blocking_yourself_is(make_user, client_for):
-    ann = make_user("ann")
-
-    answers = [client_for(ann).post(f"/api/v1/users/{ann.id}/block"),
-               client_for(ann).delete(f"/api/v1/users/{ann.id}/block")]  # fmt: skip
-
-    assert [(r.status_code, r.json()["error"]["code"]) for r in answers] == [
-        (400, "cannot_block_self")
-    ] * 2

@@ -126,3 +126,17 @@ def test_a_graph_change_aimed_at_oneself_answers_a_status_its_schema_states(
     expected = {"post": 400, "delete": 400 if edge == "follow" else 204}[method]
     assert response.status_code == expected
     assert str(response.status_code) in declared
+
+
+def test_the_input_fields_state_the_limits_the_services_enforce(schema):
+    components = schema["components"]["schemas"]
+    register = components["RegisterInputRequest"]["properties"]
+    create = components["PostCreateInputRequest"]["properties"]
+    comment = components["CommentInputRequest"]["properties"]["text"]
+
+    assert register["username"] == {
+        "type": "string", "minLength": 1, "maxLength": 30, "pattern": "^[a-z0-9._]{1,30}$",
+    }  # fmt: skip
+    assert create["tagged_users"]["maxItems"] == 20
+    assert create["alt_text"]["oneOf"][1]["items"] == {"type": "string", "maxLength": 1000}
+    assert {"type": "string", "minLength": 1, "maxLength": 2200} in comment["oneOf"]
