@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from instagram.api import error_responses
 from instagram.errors import ApiError
 from media import selectors, services
-from media.api.serializers import MediaUploadSerializer
+from media.api.serializers import FilterListSerializer, MediaSerializer, MediaUploadSerializer
 from media.throttles import MediaUploadThrottle
 from media.uploads import MediaUploadHandler
 
@@ -56,7 +56,7 @@ class MediaUploadApi(StreamedUploadMixin, APIView):
     @extend_schema(
         request={"multipart/form-data": MediaUploadSerializer},
         responses={
-            200: OpenApiResponse(description="The media object (status processing)."),
+            200: MediaSerializer,
             **error_responses(400, 401, 413, 415, 429),
         },
     )
@@ -82,7 +82,7 @@ class MediaDetailApi(APIView):
 
     @extend_schema(
         responses={
-            200: OpenApiResponse(description="The media object."),
+            200: MediaSerializer,
             **error_responses(401, 404),
         }
     )
@@ -96,7 +96,7 @@ class MediaFilterListApi(APIView):
 
     @extend_schema(
         responses={
-            200: OpenApiResponse(description="{filters: [{filter_id, name}]}"),
+            200: FilterListSerializer,
             **error_responses(401),
         }
     )

@@ -44,8 +44,8 @@ def media_upload(
     """A post/story upload: stored, row `processing`, variants rendered by a `media` worker."""
     if media_type not in MediaType.values:
         raise ApiError(400, "invalid_media_type", "media_type must be 'image' or 'video'.")
-    if media_type != MediaType.IMAGE:
-        raise ApiError(400, "invalid_media_type", "Only image uploads are supported for now.")
+    if media_type != MediaType.IMAGE:  # a value the contract names, not bad input: unsupported
+        raise ApiError(415, "unsupported_media_type", "Only image uploads are supported for now.")
     filter_id = filter_id or DEFAULT_FILTER
     if filter_id not in FILTERS:
         raise ApiError(400, "invalid_filter", f"Unknown filter_id {filter_id[:32]!r}.")

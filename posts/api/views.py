@@ -87,7 +87,7 @@ class PostDetailApi(APIView):
         )
         return _or_404(selectors.post_detail(viewer_id=request.user.id, post_id=post.id))
 
-    @extend_schema(responses={204: None, **error_responses(401, 404)})
+    @extend_schema(responses={204: None, **error_responses(401, 403, 404)})
     def delete(self, request, post_id: str):
         posts.post_delete(author=request.user, post_id=_post_id(post_id))
         return Response(status=204)

@@ -261,12 +261,19 @@ def posts_publish_for_media(*, media_ids: list[int]) -> int:
 
 
 def _own_post(*, author: User, post_id: int, for_update: bool = False) -> Post:
-    """The author's live post, 404 otherwise; `for_update` holds its row lock until commit."""
+    """The author's live post; `for_update` holds its row lock until commit. Someone else's
+    post is a 403 if they may see it (as for a comment), else a 404 like a missing one."""
+    from posts.selectors import post_get_visible
+
     posts = Post.objects.using(alias_for_id(post_id))
     if for_update:
         posts = posts.select_for_update()
     post = posts.filter(id=post_id, deleted_at__isnull=True).first()
-    if post is None or post.author_id != author.id:
+    if post is None:
+        raise ApiError(404, "not_found", "Post not found.")
+    if post.author_id != author.id:
+        if post_get_visible(viewer_id=author.id, post_id=post_id) is not None:
+            raise ApiError(403, "permission_denied", "Only the post's author can.")
         raise ApiError(404, "not_found", "Post not found.")
     return post
 

@@ -140,3 +140,34 @@ def test_the_input_fields_state_the_limits_the_services_enforce(schema):
     assert create["tagged_users"]["maxItems"] == 20
     assert create["alt_text"]["oneOf"][1]["items"] == {"type": "string", "maxLength": 1000}
     assert {"type": "string", "minLength": 1, "maxLength": 2200} in comment["oneOf"]
+
+
+def test_the_media_answers_are_described(schema):
+    paths, components = schema["paths"], schema["components"]["schemas"]
+    upload = paths["/api/v1/media/upload"]["post"]["responses"]["200"]["content"]
+    detail = paths["/api/v1/media/{media_id}"]["get"]["responses"]["200"]["content"]
+    filters = paths["/api/v1/media/filters"]["get"]["responses"]["200"]["content"]
+    media = components["Media"]["properties"]
+    request = components["MediaUploadRequest"]["properties"]
+
+    assert (
+        upload == detail == {"application/json": {"schema": {"$ref": "#/components/schemas/Media"}}}
+    )
+    assert filters["application/json"]["schema"] == {"$ref": "#/components/schemas/FilterList"}
+    assert {
+        "media_id",
+        "status",
+        "urls",
+        "blur_placeholder",
+        "width",
+        "height",
+        "expires_at",
+    } <= set(media)
+    assert media["status"] == {"$ref": "#/components/schemas/MediaStatusEnum"}
+    assert components["MediaStatusEnum"]["enum"] == ["processing", "ready", "failed"]
+    assert (media["width"]["nullable"], media["blur_placeholder"]["nullable"]) == (True, True)
+    enum = {k: components[v["allOf"][0]["$ref"].rsplit("/", 1)[1]]["enum"]
+            for k, v in request.items() if k != "file"}  # fmt: skip
+    assert enum["media_type"] == ["image", "video"]
+    assert enum["filter_id"][:2] == ["normal", "clarendon"]
+    assert "403" in paths["/api/v1/posts/{post_id}"]["delete"]["responses"]

@@ -34,7 +34,7 @@ def _big_jpeg() -> bytes:
         ("exif.jpg", images.jpeg_with_huge_exif, {}, 400, "invalid_image"),
         ("page.png", images.png_html_polyglot, {}, 400, "invalid_image"),
         ("ok.jpg", images.small_jpeg, {"media_type": "gif"}, 400, "invalid_media_type"),
-        ("ok.jpg", images.small_jpeg, {"media_type": "video"}, 400, "invalid_media_type"),
+        ("ok.jpg", images.small_jpeg, {"media_type": "video"}, 415, "unsupported_media_type"),
         ("ok.jpg", images.small_jpeg, {"filter_id": "sepia-9000"}, 400, "invalid_filter"),
     ],
 )

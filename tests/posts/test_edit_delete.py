@@ -60,9 +60,27 @@ def test_only_the_author_edits_or_deletes(make_user, client_for, post_for, redis
         f"/api/v1/posts/{post_id}", {"caption": "x" * 2201}, format="json"
     )
 
-    assert edit.status_code == delete.status_code == 404
+    assert [(r.status_code, r.json()["error"]["code"]) for r in (edit, delete)] == [
+        (403, "permission_denied")
+    ] * 2
     assert too_long.status_code == 400
     assert too_long.json()["error"]["code"] == "caption_too_long"
+    assert Post.objects.using("shard_0").get().caption == "mine"
+
+
+def test_someone_elses_post_they_may_not_see_is_a_404_to_edit_or_delete(
+    make_user, client_for, post_for, redis_client
+):
+    ann = make_user("ann", private=True)
+    ben = make_user("ben", shard="shard_1")
+    post_id = post_for(ann, caption="mine")
+
+    edit = client_for(ben).patch(f"/api/v1/posts/{post_id}", {"caption": "x"}, format="json")
+    delete = client_for(ben).delete(f"/api/v1/posts/{post_id}")
+
+    assert [(r.status_code, r.json()["error"]["code"]) for r in (edit, delete)] == [
+        (404, "not_found")
+    ] * 2
     assert Post.objects.using("shard_0").get().caption == "mine"
 
 
