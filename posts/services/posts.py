@@ -65,21 +65,22 @@ def caption_parse(*, author: User, caption: str) -> ParsedCaption:
 
 
 def mentions_resolve(*, author: User, names: list[str]) -> list[dict]:
-    """The mentioned users, as a post or comment stores them. As with tagging, a user blocked
-    either way cannot be mentioned: a mention would link them and, later, notify them."""
+    """The users a post or comment mentions, as it stores them: those of the names that are
+    active accounts with no block either way between them and the author. Any other `@name`
+    stays plain text (not linked, never notified), so a typo or a brand that has no account does
+    not refuse the post, and a block is not told: a name whose owner blocked the author reads
+    exactly as a name nobody has."""
     if not names:
         return []
     found = dict(
         User.objects.filter(username__in=names, is_active=True).values_list("username", "id")
     )
-    missing = [name for name in names if name not in found]
-    if missing:
-        raise ApiError(400, "unknown_mention", f"No user named @{missing[0]}.")
     blocked = blocked_among(author.id, found.values())
-    for name in names:
-        if found[name] in blocked:
-            raise ApiError(403, "mentioned_user_blocked", f"@{name} cannot be mentioned by you.")
-    return [{"user_id": str(found[name]), "username": name} for name in names]
+    return [
+        {"user_id": str(found[name]), "username": name}
+        for name in names
+        if name in found and found[name] not in blocked
+    ]
 
 
 def _media_validate(*, author: User, media_ids: list[int]) -> None:

@@ -79,7 +79,8 @@ def test_an_admin_caption_edit_reindexes_hashtags_and_checks_like_the_api(
     url = f"/admin/posts/post/{post_id}/change/"
 
     saved = admin_client_all.post(url, {"caption": "#new with @ben", "location_id": ""})
-    refused = admin_client_all.post(url, {"caption": "hi @nobody", "location_id": ""})
+    many = " ".join(f"#t{n}" for n in range(31))
+    refused = admin_client_all.post(url, {"caption": many, "location_id": ""})
     unknown_place = admin_client_all.post(url, {"caption": "#new with @ben", "location_id": "7"})
 
     post = Post.objects.using("shard_1").get(id=post_id)
@@ -88,7 +89,9 @@ def test_an_admin_caption_edit_reindexes_hashtags_and_checks_like_the_api(
     assert (post.caption, post.hashtags, tags) == ("#new with @ben", ["new"], [("new",)])
     assert [m["username"] for m in post.mentions] == ["ben"]
     assert (refused.status_code, unknown_place.status_code) == (200, 200)  # the form, with errors
-    assert refused.context["adminform"].form.errors == {"caption": ["No user named @nobody."]}
+    assert refused.context["adminform"].form.errors == {
+        "caption": ["At most 30 hashtags per post."]
+    }
     assert unknown_place.context["adminform"].form.errors == {"location_id": ["Unknown location."]}
 
 
