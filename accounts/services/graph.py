@@ -347,7 +347,7 @@ def block_delete(*, blocker: User, blocked_id: int) -> None:
         raise _not_found()
     # The block's effects on the blocked side are made sure of first (they are applied right
     # after the block, but a process that died in between leaves them to the sweep): lifting
-    # the block must not hand back a follow the block removed.
+    # the block must not hand back a follow the block removed. (Without a block, nothing.)
     apply_block({"blocker_id": blocker.id, "blocked_id": blocked_id})
     Block.objects.using(alias_for_id(blocker.id)).filter(
         blocker_id=blocker.id, blocked_id=blocked_id
@@ -443,11 +443,21 @@ def apply_follow_approved(payload: dict) -> None:
 
 @outbox_handler(GraphEvent.BLOCK_APPLIED)
 def apply_block(payload: dict) -> None:
-    """The blocked side: drop their follow, request and close-friend rows toward the blocker."""
+    """The blocked side: drop their follow, request and close-friend rows toward the blocker,
+    while the block stands. Checked under the blocked user's counter lock, which their follow
+    takes too: an event applied after the block was lifted (by the sweep, late) ends nothing
+    made since, and a follow waiting on this lock meanwhile sees the block still standing or
+    lifted, never half of it."""
     blocker_id, blocked_id = payload["blocker_id"], payload["blocked_id"]
     using = alias_for_id(blocked_id)
     with transaction.atomic(using=using):
         _counters_locked(using, blocked_id)
+        if (
+            not Block.objects.using(alias_for_id(blocker_id))
+            .filter(blocker_id=blocker_id, blocked_id=blocked_id)
+            .exists()
+        ):
+            return
         FollowRequest.objects.using(using).filter(
             target_id=blocked_id, requester_id=blocker_id
         ).delete()

@@ -135,3 +135,39 @@ def test_a_block_applies_the_blocked_side_at_once(
 
     assert is_following(ann.id, ben.id) is False  # no relay or sweep ran
     assert (_counts(ann), _counts(ben)) == ((0, 0), (0, 0))
+
+
+def test_unblocking_someone_never_blocked_ends_nothing_of_theirs(
+    make_user, client_for, redis_client, settle
+):
+    owner = make_user("owner", shard="shard_1")
+    fan = make_user("fan", shard="shard_0")
+    assert client_for(fan).post(f"/api/v1/users/{owner.id}/follow").json()["status"] == "following"
+    assert client_for(fan).post(f"/api/v1/users/{owner.id}/close_friend").status_code == 204
+    settle()
+
+    response = client_for(owner).delete(f"/api/v1/users/{fan.id}/block")  # never blocked
+    settle()
+
+    assert response.status_code == 204
+    assert is_following(fan.id, owner.id) is True
+    assert (_counts(fan), _counts(owner)) == ((0, 1), (1, 0))
+    assert CloseFriend.objects.using("shard_0").filter(owner_id=fan.id).count() == 1
+
+
+def test_a_follow_made_after_the_unblock_survives_the_blocks_late_event(
+    make_user, client_for, redis_client, settle, django_capture_on_commit_callbacks
+):
+    owner = make_user("owner", shard="shard_1")
+    fan = make_user("fan", shard="shard_0")
+    client_for(fan).post(f"/api/v1/users/{owner.id}/follow")
+    settle()
+    with django_capture_on_commit_callbacks(using="shard_1", execute=False):
+        graph.block_create(blocker=owner, blocked_id=fan.id)  # its after-commit step never runs
+    graph.block_delete(blocker=owner, blocked_id=fan.id)
+    assert client_for(fan).post(f"/api/v1/users/{owner.id}/follow").json()["status"] == "following"
+
+    settle()  # the sweep applies the block's event, still pending
+
+    assert is_following(fan.id, owner.id) is True
+    assert (_counts(fan), _counts(owner)) == ((0, 1), (1, 0))
