@@ -15,6 +15,8 @@ from django.urls import reverse
 
 from accounts.models import (
     RESERVED_USERNAMES,
+    USERNAME_DOTS_MESSAGE,
+    USERNAME_DOTS_RE,
     Block,
     CloseFriend,
     Follower,
@@ -113,12 +115,16 @@ admin.site.login_form = AdminLoginForm
 
 
 def _username_not_reserved(form) -> str:
-    """A new or changed username may not be one the API refuses (`me`, `admin`...): a name
-    kept as it is stays (the demo's `admin` was made before the rule)."""
+    """A new or changed username may not be one the API refuses (`me`, `admin`, `ann.`...): a
+    name kept as it is stays (the demo's `admin` was made before the rule)."""
     name = form.cleaned_data["username"]
     unchanged = form.instance.pk is not None and name == form.instance.username
-    if name in RESERVED_USERNAMES and not unchanged:
+    if unchanged:
+        return name
+    if name in RESERVED_USERNAMES:
         raise ValidationError("That username is reserved.", code="reserved")
+    if USERNAME_DOTS_RE.search(name):
+        raise ValidationError(USERNAME_DOTS_MESSAGE, code="dots")
     return name
 
 

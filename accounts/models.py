@@ -24,9 +24,10 @@ USERNAME_RE = re.compile(r"^[a-z0-9._]{1,30}$")
 # `/users/{username_or_id}`.
 USERNAME_ALL_DIGITS_RE = re.compile(r"^[0-9]+$")
 USERNAME_ALL_DIGITS_MESSAGE = "Usernames cannot be only digits."
-# Refused too (as on Instagram): a name that starts or ends with '.' or holds '..' cannot be
-# mentioned (a sentence's full stop ends a mention), and '.' or '..' as a path segment is read
-# by clients as "this" or "up" (`/users/..`).
+# Refused for new names too (as on Instagram; checked by the services and the admin forms, not
+# the model, so a name made before the rule stays editable): a name that starts or ends with
+# '.' or holds '..' cannot be mentioned (a sentence's full stop ends a mention), and '.' or
+# '..' as a path segment is read by clients as "this" or "up" (`/users/..`).
 USERNAME_DOTS_RE = re.compile(r"^\.|\.$|\.\.")
 USERNAME_DOTS_MESSAGE = "Usernames cannot start or end with '.', nor hold '..'."
 RESERVED_USERNAMES = frozenset(
@@ -50,7 +51,6 @@ class User(AbstractUser):
         validators=[
             RegexValidator(USERNAME_RE, "1-30 characters of a-z, 0-9, '.' and '_'."),
             RegexValidator(USERNAME_ALL_DIGITS_RE, USERNAME_ALL_DIGITS_MESSAGE, inverse_match=True),
-            RegexValidator(USERNAME_DOTS_RE, USERNAME_DOTS_MESSAGE, inverse_match=True),
         ],
         error_messages={"unique": "That username is taken."},
     )

@@ -10,8 +10,11 @@ Cursors are issued encrypted (version 2: URL-safe base64 of a version byte, a no
 AES-GCM sealed `ts`, `id` (8 bytes each) and kind, under a key derived from SECRET_KEY). A page
 that ends on items the viewer may not see (a private account's posts on a tag page, a hidden
 liker) continues after them, and its cursor must not tell which item that was, nor when it was
-made. Version 1 (the plain base64 of `{"v": 1, "ts", "id"}`) is still read: a position a client
-writes itself only starts a page there, which every viewer may do.
+made. A sealed cursor is bound to the path it was issued on (CursorScopeMiddleware), so it
+cannot be replayed on another list to place that item among others. Keys rotate with Django's:
+SECRET_KEY seals, SECRET_KEY_FALLBACKS still open. Version 1 (the plain base64 of
+`{"v": 1, "ts", "id"}`) is still read: a position a client writes itself only starts a page
+there, which every viewer may do.
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ import functools
 import hashlib
 import os
 import struct
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -57,15 +62,54 @@ class PageRequest:
     cursor: Cursor | None
 
 
+_scope: ContextVar[bytes] = ContextVar("cursor_scope", default=b"")
+
+
+class CursorScopeMiddleware:
+    """Binds the cursors a request issues and reads to its path (in lower case: a tag or a
+    username names one list in any case)."""
+
+    def __init__(self, get_response: Callable):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        with cursor_scope(request.path_info):
+            return self.get_response(request)
+
+
+@contextmanager
+def cursor_scope(path: str) -> Iterator[None]:
+    """Cursors issued and read inside are those of the list at `path`."""
+    token = _scope.set(path.lower().encode())
+    try:
+        yield
+    finally:
+        _scope.reset(token)
+
+
 @functools.cache
 def _sealer(secret: str) -> AESGCM:
     return AESGCM(hashlib.sha256(b"instagram.cursor:" + secret.encode()).digest())
 
 
+def _sealers() -> list[AESGCM]:
+    return [_sealer(key) for key in (settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS)]
+
+
+def _open(nonce: bytes, sealed: bytes) -> bytes:
+    associated = SEALED_VERSION + _scope.get()
+    for sealer in _sealers():
+        try:
+            return sealer.decrypt(nonce, sealed, associated)
+        except InvalidTag:
+            continue
+    raise InvalidTag
+
+
 def encode_cursor(*, ts: int, id: int, kind: str | None = None) -> str:
     position = struct.pack(">QQ", int(ts), int(id)) + (kind or "").encode()
     nonce = os.urandom(_NONCE)
-    sealed = _sealer(settings.SECRET_KEY).encrypt(nonce, position, SEALED_VERSION)
+    sealed = _sealer(settings.SECRET_KEY).encrypt(nonce, position, SEALED_VERSION + _scope.get())
     raw = SEALED_VERSION + nonce + sealed
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
@@ -81,7 +125,7 @@ def decode_cursor(raw: str) -> Cursor:
         decoded = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
         if decoded[:1] == SEALED_VERSION:
             nonce, sealed = decoded[1 : 1 + _NONCE], decoded[1 + _NONCE :]
-            opened = _sealer(settings.SECRET_KEY).decrypt(nonce, sealed, SEALED_VERSION)
+            opened = _open(nonce, sealed)
             ts, id_value = struct.unpack(">QQ", opened[:16])
             data = {"v": CURSOR_VERSION, "ts": ts, "id": str(id_value)}
             if opened[16:]:

@@ -1,15 +1,13 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.models import USERNAME_RE
-
 
 @extend_schema_field(
-    {"type": "string", "minLength": 1, "maxLength": 30, "pattern": USERNAME_RE.pattern}
+    {"type": "string", "minLength": 1, "maxLength": 30, "pattern": "^[A-Za-z0-9._]{1,30}$"}
 )
 class UsernameField(serializers.CharField):
-    """A new username; the service checks it (`invalid_username`, `username_reserved`) after
-    trimming and lower-casing it."""
+    """A new username, taken in lower case; the service checks it (`invalid_username`,
+    `username_reserved`)."""
 
 
 class RegisterInputSerializer(serializers.Serializer):

@@ -1,5 +1,6 @@
 import math
 import re
+import unicodedata
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -122,16 +123,22 @@ class CoordinateField(serializers.FloatField):
         return value
 
 
-# Characters a place name shown to everyone must not hold: controls, and the marks that
-# reorder the text around them (a name that reads differently from what it is).
-_NOT_IN_NAMES_RE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# What a place name shown to everyone must not hold: controls, line and paragraph separators,
+# and invisible format marks (those that reorder the text around them make a name read
+# differently from what it is), but for the joiners some scripts and emoji are written with.
+_NOT_IN_NAMES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+_JOINERS = frozenset({"\u200c", "\u200d"})
+
+
+def _plain_name(value: str) -> bool:
+    return not any(unicodedata.category(ch) in _NOT_IN_NAMES and ch not in _JOINERS for ch in value)
 
 
 class LocationInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
 
     def validate_name(self, value: str) -> str:
-        if _NOT_IN_NAMES_RE.search(value):
+        if not _plain_name(value):
             raise serializers.ValidationError("Names cannot hold control or reordering marks.")
         return value
 

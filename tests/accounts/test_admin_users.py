@@ -174,6 +174,30 @@ def test_the_admin_refuses_a_reserved_username_but_keeps_one_made_before_the_rul
     assert User.objects.get(pk=legacy.pk).full_name == "Help desk"
 
 
+def test_the_admin_refuses_a_new_dotted_username_but_keeps_one_made_before_the_rule(
+    admin_client_all, make_user, redis_client
+):
+    message = "Usernames cannot start or end with '.', nor hold '..'."
+    added = admin_client_all.post(
+        "/admin/accounts/user/add/",
+        {"username": "ann.", "password1": "pw-Owner-123456", "password2": "pw-Owner-123456"},
+    )
+    ben = make_user("ben")
+    renamed = admin_client_all.post(
+        f"/admin/accounts/user/{ben.pk}/change/", _change_form(ben, username="b..en")
+    )
+    legacy = make_user("john.")  # made before the rule
+    kept = admin_client_all.post(
+        f"/admin/accounts/user/{legacy.pk}/change/", _change_form(legacy, is_verified=True)
+    )
+
+    assert added.context["adminform"].form.errors["username"] == [message]
+    assert renamed.context["adminform"].form.errors["username"] == [message]
+    assert kept.status_code == 302
+    assert User.objects.get(pk=legacy.pk).is_verified is True
+    assert sorted(User.objects.values_list("username", flat=True)) == ["ben", "john.", "root"]
+
+
 @pytest.mark.django_db(databases=ALL, transaction=True)
 def test_a_login_racing_the_deactivate_action_keeps_no_token(admin_client_all, make_user):
     import datetime as dt

@@ -113,3 +113,13 @@ def test_page_body_continues_after_the_last_item_shown():
     assert decode_cursor(body["next_cursor"]) == Cursor(ts=4, id=104)
     last = page_body("items", rows[2:], limit=2, render=lambda r: str(r[1]), position=lambda r: r)
     assert last == {"items": ["103"], "next_cursor": None, "has_more": False}
+
+
+def test_a_cursor_is_read_under_a_key_rotated_out_into_the_fallbacks(settings):
+    settings.SECRET_KEY = "old-" + "k" * 50
+    issued = encode_cursor(ts=5, id=20)
+
+    settings.SECRET_KEY = "new-" + "k" * 50
+    settings.SECRET_KEY_FALLBACKS = ["old-" + "k" * 50]
+
+    assert decode_cursor(issued) == Cursor(ts=5, id=20)

@@ -348,6 +348,10 @@ def _wsgi(method: str, path: str, headers: dict, body: bytes = b"") -> tuple[int
          "payload_too_large"),
         ({"CONTENT_TYPE": "multipart/form-data; boundary=B", "CONTENT_LENGTH": "40000000"}, 413,
          "payload_too_large"),
+        ({"CONTENT_TYPE": "multipart/form-data; boundary=B", "CONTENT_LENGTH": "3000000"}, 413,
+         "payload_too_large"),  # a file's allowance only where files go
+        ({"CONTENT_TYPE": "application/json", "CONTENT_LENGTH": "\u00b2"}, 413,
+         "payload_too_large"),
         ({"CONTENT_TYPE": "application/json", "HTTP_TRANSFER_ENCODING": "chunked"}, 411,
          "length_required"),
         ({"CONTENT_TYPE": "application/json", "CONTENT_LENGTH": "2"}, 401, "not_authenticated"),
@@ -394,3 +398,31 @@ def test_an_unsafe_method_on_no_endpoint_is_a_json_404_and_csrf_failures_are_jso
     assert api_refused.status_code == admin_refused.status_code == 403
     assert json.loads(api_refused.content)["error"]["code"] == "csrf_failed"
     assert admin_refused["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.django_db(databases=ALL)
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({"CONTENT_TYPE": "application/json", "CONTENT_LENGTH": "30000000"}, b"413"),
+        ({"CONTENT_TYPE": "application/json", "HTTP_TRANSFER_ENCODING": "chunked"}, b"411"),
+    ],
+)
+def test_the_entrys_refusals_are_valid_wsgi_answers(headers, status, redis_client):
+    """Served by wsgiref (which `runserver` is built on), which checks what an application
+    may send: no hop-by-hop header."""
+    from wsgiref.handlers import SimpleHandler
+
+    from instagram.wsgi import application
+
+    environ = {
+        "REQUEST_METHOD": "POST", "PATH_INFO": "/api/v1/locations", "QUERY_STRING": "",
+        "SERVER_NAME": "localhost", "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_HOST": "localhost", "REMOTE_ADDR": "127.0.0.1", **headers,
+    }  # fmt: skip
+    out, errors = io.BytesIO(), io.StringIO()
+    SimpleHandler(io.BytesIO(b"{}"), out, errors, environ).run(application)
+
+    head, _, body = out.getvalue().partition(b"\r\n\r\n")
+    assert (head.split(b"\r\n")[0].split()[1], errors.getvalue()) == (status, "")
+    assert json.loads(body)["error"]["code"] in ("payload_too_large", "length_required")

@@ -135,7 +135,7 @@ def test_the_input_fields_state_the_limits_the_services_enforce(schema):
     comment = components["CommentInputRequest"]["properties"]["text"]
 
     assert register["username"] == {
-        "type": "string", "minLength": 1, "maxLength": 30, "pattern": "^[a-z0-9._]{1,30}$",
+        "type": "string", "minLength": 1, "maxLength": 30, "pattern": "^[A-Za-z0-9._]{1,30}$",
     }  # fmt: skip
     assert create["tagged_users"]["maxItems"] == 20
     assert create["alt_text"]["oneOf"][1]["items"] == {"type": "string", "maxLength": 1000}

@@ -14,7 +14,7 @@ from accounts.services.auth import REVOKED, hash_token, token_cache_key
 from accounts.services.graph import block_create, follow_delete
 from feed import timelines
 from feed.services import celebrities_rebuild, post_fanout
-from instagram.pagination import decode_cursor
+from instagram.pagination import cursor_scope, decode_cursor
 from instagram.redis import _client, get_redis
 from posts.services.posts import post_delete
 from tests.conftest import accepted_count
@@ -838,7 +838,8 @@ def test_a_followee_hint_whose_set_was_evicted_is_not_used(
 def _positions(page: dict) -> dict:
     """The page with its cursor as the position it names (each issue seals it afresh)."""
     cursor = page["next_cursor"]
-    return {**page, "next_cursor": cursor and decode_cursor(cursor)}
+    with cursor_scope("/api/v1/feed"):
+        return {**page, "next_cursor": cursor and decode_cursor(cursor)}
 
 
 def test_without_redis_the_feed_answers_the_same_posts_from_the_database(

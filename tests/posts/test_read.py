@@ -216,7 +216,11 @@ def test_a_tag_page_that_ends_on_hidden_posts_tells_nothing_of_them(
     assert len(pages) == 2  # the bounded scan resumed once, then found the end
 
 
-@pytest.mark.parametrize("name", ["Bar\u0002", "Caf\u202ee", "\u2066x\u2069", "a\nb", "x\u200f"])
+@pytest.mark.parametrize(
+    "name",
+    ["Bar\u0002", "Caf\u202ee", "\u2066x\u2069", "a\nb", "x\u200f", "x\u061c", "a\u2028b",
+     "a\u2029b", "zero\u200bwidth"],
+)  # fmt: skip
 def test_a_place_name_with_control_or_reordering_marks_is_refused(make_user, client_for, name):
     import json
 
@@ -248,3 +252,30 @@ def test_replies_of_a_comment_that_is_gone_say_so(make_user, client_for, post_fo
     assert [(r.status_code, r.json()["error"]["message"]) for r in answers] == [
         (404, "Comment not found.")
     ] * 3
+
+
+def test_a_cursor_is_taken_only_on_the_path_that_issued_it(
+    make_user, post_for, client_for, redis_client
+):
+    viewer = make_user("viewer", shard="shard_0")
+    ann = make_user("ann", shard="shard_1")
+    for _ in range(2):
+        post_for(ann, caption="#one #two")
+    first = client_for(viewer).get("/api/v1/tags/one/posts?limit=1").json()
+    cursor = first["next_cursor"]
+
+    again = client_for(viewer).get(f"/api/v1/tags/one/posts?limit=1&cursor={cursor}")
+    replayed = client_for(viewer).get(f"/api/v1/tags/two/posts?limit=1&cursor={cursor}")
+
+    assert (again.status_code, len(again.json()["posts"])) == (200, 1)
+    assert (replayed.status_code, replayed.json()["error"]["code"]) == (400, "invalid_cursor")
+
+
+def test_a_place_name_written_with_joiners_is_fine(make_user, client_for):
+    name = "Dev \U0001f469\u200d\U0001f4bb Caf\u00e9 \u0915\u094d\u200d\u0937"
+
+    response = client_for(make_user("ann")).post(
+        "/api/v1/locations", {"name": name, "lat": 1, "lng": 1}, format="json"
+    )
+
+    assert (response.status_code, response.json()["name"]) == (201, name)
