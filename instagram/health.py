@@ -14,11 +14,17 @@ from kombu import Connection
 
 from instagram.observability import metrics_payload
 from instagram.redis import get_redis
+from instagram.sharding import configured_shard_map, shard_map_verify
 
 
 def _check_database(alias: str) -> None:
     with connections[alias].cursor() as cursor:
         cursor.execute("SELECT 1")
+
+
+def _check_shard_map() -> None:
+    if settings.SHARD_MAP_CHECK:
+        shard_map_verify(configured_shard_map())
 
 
 def _check_redis() -> None:
@@ -44,6 +50,7 @@ def readiness() -> dict[str, str]:
     checks: dict[str, Callable[[], None]] = {
         f"database:{alias}": partial(_check_database, alias) for alias in settings.DATABASES
     }
+    checks["shard_map"] = _check_shard_map
     checks["redis"] = _check_redis
     checks["broker"] = _check_broker
     pool = ThreadPoolExecutor(max_workers=len(checks), thread_name_prefix="readyz")

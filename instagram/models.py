@@ -46,3 +46,16 @@ class OutboxEvent(ShardedModel):
 
     def __str__(self) -> str:
         return f"{self.kind} #{self.id} ({self.status})"
+
+
+class ShardMapRecord(models.Model):
+    """The shard map the shards' rows were placed by (on `default`; the latest row counts). A
+    configuration that maps any logical shard elsewhere is refused, by `migrate_all` and by
+    every process at its first routing, until the rows are moved and the new map is recorded
+    (`manage.py shard_map --record`)."""
+
+    spec = models.TextField()
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.spec

@@ -156,6 +156,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Logical shard ranges -> physical alias, e.g. "0-4095:shard_0,4096-8191:shard_1".
 # Without it the 8192 logical shards are split evenly over the shard databases.
 SHARD_MAP = os.environ.get("SHARD_MAP", "")
+# Refuse a shard map other than the one recorded when the shards were first migrated.
+SHARD_MAP_CHECK = env_bool("SHARD_MAP_CHECK", not TESTING)
 # Refuse a sharded row written to the wrong alias and a table used on the wrong kind of database.
 SHARD_GUARD = env_bool("SHARD_GUARD", DEBUG or TESTING)
 
@@ -250,6 +252,12 @@ REDIS_SOCKET_TIMEOUT = float(os.environ.get("REDIS_SOCKET_TIMEOUT") or 5)
 REDIS_UNREACHABLE_SECONDS = float(os.environ.get("REDIS_UNREACHABLE_SECONDS") or 5)
 
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
+if REDIS_CLUSTER and CELERY_BROKER_URL == REDIS_URL:
+    # Celery's Redis transport cannot use a cluster: every task would fail to be sent, and the
+    # outbox events behind them would pile up unapplied.
+    raise ImproperlyConfigured(
+        "REDIS_CLUSTER is on: set CELERY_BROKER_URL to a standalone Redis or to RabbitMQ."
+    )
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -15,6 +15,7 @@ from functools import lru_cache
 
 from django.apps import apps
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.db import models
 from django.dispatch import receiver
@@ -62,8 +63,15 @@ class ShardMap:
         for item in text.split(","):
             span, _, alias = item.strip().partition(":")
             start, _, end = span.partition("-")
-            ranges.append((int(start), int(end or start), alias.strip()))
+            try:
+                ranges.append((int(start), int(end or start), alias.strip()))
+            except ValueError:
+                raise ValueError(f"shard map items are 'start-end:alias', not {item!r}") from None
         return cls(ranges)
+
+    def spec(self) -> str:
+        """The map as SHARD_MAP writes it."""
+        return ",".join(f"{start}-{end}:{alias}" for start, end, alias in self.ranges)
 
     def alias_for_logical(self, logical_shard: int) -> str:
         if not 0 <= logical_shard < LOGICAL_SHARDS:
@@ -91,15 +99,55 @@ def _shard_map_for(spec: str, aliases: tuple[str, ...]) -> ShardMap:
 _current: list[ShardMap] = []  # the map of the current settings, kept until they change
 
 
+class ShardMapChanged(ImproperlyConfigured):
+    """The configured shard map places rows elsewhere than the recorded one did."""
+
+
+def configured_shard_map() -> ShardMap:
+    """The map the settings describe (SHARD_MAP, else an even split of the shard databases)."""
+    return _shard_map_for(settings.SHARD_MAP, tuple(shard_aliases()))
+
+
 def shard_map() -> ShardMap:
+    """The map every row is routed by: the configured one, checked once per process against
+    the one recorded when the shards were first migrated (SHARD_MAP_CHECK), so a shard URL
+    added without pinning SHARD_MAP, or a changed SHARD_COUNT, fails closed instead of
+    sending reads and writes for rows that exist to databases that do not hold them."""
     if not _current:
-        _current.append(_shard_map_for(settings.SHARD_MAP, tuple(shard_aliases())))
+        current = configured_shard_map()
+        if settings.SHARD_MAP_CHECK:
+            shard_map_verify(current)
+        _current.append(current)
     return _current[0]
+
+
+def shard_map_recorded() -> str | None:
+    """The recorded map's spec; None before the first `migrate_all` recorded one."""
+    from django.db import connections
+
+    with connections[GLOBAL_ALIAS].cursor() as cursor:
+        cursor.execute("SELECT to_regclass('instagram_shardmaprecord') IS NOT NULL")
+        if not cursor.fetchone()[0]:
+            return None
+        cursor.execute("SELECT spec FROM instagram_shardmaprecord ORDER BY id DESC LIMIT 1")
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def shard_map_verify(current: ShardMap) -> None:
+    recorded = shard_map_recorded()
+    if recorded is not None and recorded != current.spec():
+        raise ShardMapChanged(
+            f"The shard databases hold rows placed by the shard map {recorded!r}, but this "
+            f"configuration maps {current.spec()!r}. Set SHARD_MAP={recorded} (new shard "
+            "databases then hold no range until one is moved to them), or move the rows first "
+            "and then record the new map with `manage.py shard_map --record`."
+        )
 
 
 @receiver(setting_changed)
 def _settings_changed(*, setting: str, **kwargs) -> None:
-    if setting in ("DATABASES", "SHARD_MAP"):
+    if setting in ("DATABASES", "SHARD_MAP", "SHARD_MAP_CHECK"):
         _current.clear()
 
 

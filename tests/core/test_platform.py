@@ -130,6 +130,7 @@ def test_readyz_checks_every_database_redis_and_the_broker(client):
             "database:default": "ok",
             "database:shard_0": "ok",
             "database:shard_1": "ok",
+            "shard_map": "ok",
             "redis": "ok",
             "broker": "ok",
         },

@@ -1,8 +1,17 @@
 import psycopg
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
+
+from instagram.models import ShardMapRecord
+from instagram.sharding import (
+    GLOBAL_ALIAS,
+    ShardMapChanged,
+    configured_shard_map,
+    shard_map_recorded,
+    shard_map_verify,
+)
 
 
 def ensure_database(alias: str) -> bool:
@@ -36,4 +45,18 @@ class Command(BaseCommand):
                 interactive=interactive,
                 verbosity=max(options["verbosity"] - 1, 0),
             )
+            if alias == GLOBAL_ALIAS:
+                self._shard_map_pin()
         self.stdout.write(self.style.SUCCESS(f"Migrated {len(settings.DATABASES)} databases"))
+
+    def _shard_map_pin(self) -> None:
+        """Record the shard map on the first run; refuse any later run under another one."""
+        current = configured_shard_map()
+        if shard_map_recorded() is None:
+            ShardMapRecord.objects.using(GLOBAL_ALIAS).create(spec=current.spec())
+            self.stdout.write(f"Recorded the shard map {current.spec()}")
+            return
+        try:
+            shard_map_verify(current)
+        except ShardMapChanged as changed:
+            raise CommandError(str(changed)) from None
