@@ -258,7 +258,8 @@ def _visible_posts(
     first round's Redis read, if made already (`feed_first_read`)."""
     shown: list[PostState] = []
     hydrated = Hydrated(bodies={}, cards={})
-    stale: list[int] = []
+    stale: list[int] = []  # deleted: dropped from the timeline and from a celebrity's list
+    deleted_by: dict[int, list[int]] = {}
     count = want + CANDIDATE_SLACK
     resume: int | None = None
     for _ in range(MAX_ROUNDS):
@@ -272,11 +273,14 @@ def _visible_posts(
         for post_id in candidates:
             state = states.get(post_id)
             if state is None or state.deleted:
-                stale.append(post_id)  # deleted
-            elif state.author_id not in graph.followees and state.author_id != graph.viewer_id:
-                stale.append(post_id)  # unfollowed since it was pushed
+                stale.append(post_id)
+                if state is not None:
+                    deleted_by.setdefault(state.author_id, []).append(post_id)
             elif graph.allows(state):
                 eligible.append(state)
+            # (One unfollowed since it was pushed is not shown, and left to the unfollow's own
+            # removal: removed here, it could take a post of an account followed again since
+            # this read read the graph.)
         hydrated = posts_hydrate(eligible, known=hydrated, prefetched=read.prefetched)
         for state in eligible:
             if hydrated.author_active(state.author_id):
@@ -290,6 +294,8 @@ def _visible_posts(
     if stale:
         try:
             timelines.timeline_remove(read.viewer_id, stale)
+            for author_id, post_ids in deleted_by.items():
+                timelines.celebrity_remove(author_id, post_ids)
         except RedisError:  # reads filter them anyway
             logger.warning("stale timeline entries kept", exc_info=True)
     return shown, hydrated, resume

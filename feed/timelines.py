@@ -184,6 +184,12 @@ def celebrity_add(author_id: int, post_id: int) -> None:
     _add([celebrity_key(author_id)], [member(post_id)], length=settings.FEED_CELEBRITY_POSTS)
 
 
+def celebrity_remove(author_id: int, post_ids: Iterable[int]) -> None:
+    members = [member(post_id) for post_id in post_ids]
+    if members:
+        get_redis().zrem(celebrity_key(author_id), *members)
+
+
 def celebrity_replace(author_id: int, post_ids: list[int]) -> None:
     client = get_redis()
     pipe = client.pipeline(transaction=False)

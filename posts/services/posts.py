@@ -336,7 +336,7 @@ def post_delete(*, author: User, post_id: int) -> None:
         )
         media_release(uploader_id=author.id, media_ids=media_ids)
         for hook in post_deleted_hooks:
-            after_commit(partial(hook, post_id=post.id), using=using)
+            after_commit(partial(hook, post_id=post.id, author_id=author.id), using=using)
 
 
 def post_restore(*, post_id: int) -> bool:
@@ -363,6 +363,14 @@ def post_restore(*, post_id: int) -> bool:
         )
         if post.published_at is not None:
             _post_count_add(using, post.author_id, 1)
+            # Back in the followers' feeds (the delete took it out of lists and timelines): the
+            # fan-out again, which adds what is missing and nothing twice.
+            outbox_enqueue(
+                partition_id=post.id,
+                kind=PostEvent.PUBLISHED,
+                payload={"post_id": post.id},
+                apply_here=True,
+            )
         media_ids = list(
             PostMedia.objects.using(using)
             .filter(post_id=post.id)

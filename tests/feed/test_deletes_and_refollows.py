@@ -1,0 +1,110 @@
+"""Deleted and restored posts in the lists every follower reads, and a read's cleanup racing
+a follow made again."""
+
+import pytest
+
+from accounts.services.graph import follow_delete
+from feed import selectors, timelines
+from feed.services import post_fanout, timeline_follow_merge
+from instagram.models import OutboxEvent, OutboxStatus
+from posts.services.posts import PostEvent, post_delete, post_restore
+from tests.feed.test_feed import _feed, _ids
+
+ALL = "__all__"
+pytestmark = pytest.mark.django_db(databases=ALL)
+
+
+def test_a_celebritys_deleted_posts_leave_its_list_and_no_first_page_empty(
+    make_user, follow, publish, client_for, settings, redis_client,
+    django_capture_on_commit_callbacks,
+):  # fmt: skip
+    settings.FEED_FANOUT_THRESHOLD = 2
+    viewer = make_user("viewer", shard="shard_0")
+    star = make_user("star", shard="shard_1")
+    follow(viewer, star)
+    follow(make_user("fan", shard="shard_0"), star)  # two followers: over the threshold
+    _feed(client_for(viewer))
+    kept = publish(star, "kept")
+    post_fanout(post_id=kept)
+    assert _ids(_feed(client_for(viewer))) == [kept]  # the star's list is built
+    gone = [publish(star, f"gone {n}") for n in range(21)]
+    for post_id in gone:
+        post_fanout(post_id=post_id)
+
+    with django_capture_on_commit_callbacks(using="shard_1", execute=True):
+        for post_id in gone:
+            post_delete(author=star, post_id=post_id)
+
+    listed = timelines.celebrity_posts([star.id], before_id=None, count=50)[star.id]
+    assert listed == [kept]
+    assert _ids(_feed(client_for(viewer), limit=1)) == [kept]
+
+
+def test_a_read_drops_a_deleted_post_from_the_celebrity_list_it_read(
+    make_user, follow, publish, client_for, settings, redis_client
+):
+    settings.FEED_FANOUT_THRESHOLD = 2
+    viewer = make_user("viewer", shard="shard_0")
+    star = make_user("star", shard="shard_1")
+    follow(viewer, star)
+    follow(make_user("fan", shard="shard_0"), star)
+    _feed(client_for(viewer))
+    kept, gone = publish(star, "kept"), publish(star, "gone")
+    for post_id in (kept, gone):
+        post_fanout(post_id=post_id)
+    _feed(client_for(viewer))
+    post_delete(author=star, post_id=gone)  # its after-commit hook never ran (a test transaction)
+    assert timelines.celebrity_posts([star.id], before_id=None, count=5)[star.id] == [gone, kept]
+
+    assert _ids(_feed(client_for(viewer))) == [kept]
+    assert timelines.celebrity_posts([star.id], before_id=None, count=5)[star.id] == [kept]
+
+
+def test_a_restored_post_is_back_in_its_followers_feeds(
+    make_user, follow, publish, client_for, redis_client, django_capture_on_commit_callbacks
+):
+    viewer = make_user("viewer", shard="shard_0")
+    author = make_user("author", shard="shard_1")
+    follow(viewer, author)
+    _feed(client_for(viewer))
+    post_id = publish(author, "back")
+    post_fanout(post_id=post_id)
+    post_delete(author=author, post_id=post_id)
+    assert _ids(_feed(client_for(viewer))) == []  # and dropped from the timeline
+
+    events = OutboxEvent.objects.using("shard_1").filter(kind=PostEvent.PUBLISHED)
+    before = set(events.values_list("id", flat=True))
+    with django_capture_on_commit_callbacks(using="shard_1", execute=False) as restored:
+        assert post_restore(post_id=post_id) is True
+    made = events.exclude(id__in=before)
+    assert [(e.payload, e.status) for e in made] == [({"post_id": post_id}, OutboxStatus.PENDING)]
+    for callback in restored:  # applied right after commit: the hook sends the fan-out task
+        callback()
+    assert [e.status for e in events.exclude(id__in=before)] == [OutboxStatus.DONE]
+    post_fanout(post_id=post_id)  # the fan-out task, as the worker runs it
+
+    assert _ids(_feed(client_for(viewer))) == [post_id]
+
+
+def test_a_reads_cleanup_racing_a_follow_made_again_keeps_its_posts(
+    make_user, follow, publish, client_for, redis_client, monkeypatch
+):
+    viewer = make_user("viewer", shard="shard_0")
+    author = make_user("author", shard="shard_1")
+    follow(viewer, author)
+    _feed(client_for(viewer))
+    post_id = publish(author, "kept")
+    post_fanout(post_id=post_id)
+    follow_delete(follower=viewer, followee_id=author.id)  # its removal task has not run yet
+    real_hydrate = selectors.posts_hydrate
+
+    def follow_again_meanwhile(*args, **kwargs):
+        monkeypatch.setattr(selectors, "posts_hydrate", real_hydrate)
+        follow(viewer, author)  # between this read's graph read and its cleanup
+        timeline_follow_merge(follower_id=viewer.id, followee_id=author.id)
+        return real_hydrate(*args, **kwargs)
+
+    monkeypatch.setattr(selectors, "posts_hydrate", follow_again_meanwhile)
+    assert _ids(_feed(client_for(viewer))) == []  # not followed when it was read
+
+    assert _ids(_feed(client_for(viewer))) == [post_id]
