@@ -3,7 +3,7 @@ from io import StringIO
 
 import pytest
 from django.conf import settings as django_settings
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from accounts.models import Follower, Following, User, UserCounters
 from accounts.selectors import relationship
@@ -15,7 +15,7 @@ from posts.models import Comment, Hashtag, Like, LikedPost, Location, Post, Post
 ALL = "__all__"
 pytestmark = pytest.mark.django_db(databases=ALL)
 # 8 of the 50 people post (the full seed has 30), so the test seeds in ~12 s.
-SEED = ("seed_demo", "--fans", "300", "--posters", "8")
+SEED = ("seed_demo", "--fans", "300", "--posters", "8", "--force")  # tests run with DEBUG off
 
 
 def rows(model, **filters) -> list:
@@ -178,3 +178,19 @@ def test_a_seed_stopped_part_way_says_so_instead_of_taking_it_for_done(stopped_a
     with pytest.raises(CommandError, match=r"The demo data is incomplete.*make clean-var"):
         call_command(*SEED, stdout=StringIO())
     assert User.objects.count() == (1 if stopped_after == "a person" else 2)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((), "DEBUG is off: the demo data includes a superuser with a published password."),
+        (("--fans", "-5", "--force"), "--fans is 0 or more; --posters is 0 to 50."),
+        (("--posters", "51", "--force"), "--fans is 0 or more; --posters is 0 to 50."),
+    ],
+)
+def test_seed_demo_refuses_production_and_bad_counts_and_writes_nothing(args, message):
+    with pytest.raises(CommandError) as refused:
+        call_command("seed_demo", *args, stdout=StringIO())
+
+    assert str(refused.value).startswith(message)
+    assert User.objects.count() == 0

@@ -77,3 +77,18 @@ def test_an_argument_that_is_no_user_id_is_a_usage_error(bad):
 
     with pytest.raises(CommandError, match="is not a user ID"):
         call_command("rebuild_timelines", bad, stdout=io.StringIO())
+
+
+def test_a_user_id_of_no_active_user_is_refused_and_nothing_rebuilt(make_user, redis_client):
+    from django.core.management.base import CommandError
+
+    ann = make_user("ann")
+    gone = make_user("gone")
+    gone.is_active = False
+    gone.save(update_fields=["is_active"])
+
+    with pytest.raises(CommandError) as refused:
+        call_command("rebuild_timelines", str(ann.id), str(gone.id), "123", stdout=io.StringIO())
+
+    assert str(refused.value) == f"No active user with ID 123, {gone.id}; nothing rebuilt."
+    assert redis_client.exists(timelines.timeline_key(ann.id)) == 0

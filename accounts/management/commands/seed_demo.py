@@ -41,6 +41,7 @@ FIRST = ["alex", "sam", "maria", "li", "noor", "kofi", "yuki", "ines", "omar", "
          "nina", "dev"]  # fmt: skip
 LAST = ["rivera", "chen", "okafor", "novak", "silva", "haddad", "kim", "berg", "santos", "moreau"]
 FANS = 2000
+PEOPLE = 50
 POSTERS = 30  # people (of the 50) who post; the private account is always one of them
 CELEBRITY_POSTS = 5
 FILTER_IDS = sorted(FILTERS)
@@ -137,8 +138,23 @@ class Command(BaseCommand):
         parser.add_argument(
             "--posters", type=int, default=POSTERS, help="people (of the 50) who post"
         )
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="seed even with DEBUG off (the demo accounts, a superuser included, share one "
+            "published password)",
+        )
 
-    def handle(self, *args, fans: int = FANS, posters: int = POSTERS, **options):
+    def handle(
+        self, *args, fans: int = FANS, posters: int = POSTERS, force: bool = False, **options
+    ):
+        if not (settings.DEBUG or force):
+            raise CommandError(
+                "DEBUG is off: the demo data includes a superuser with a published password. "
+                "Seed a production database only on purpose, with --force."
+            )
+        if fans < 0 or not 0 <= posters <= PEOPLE:
+            raise CommandError(f"--fans is 0 or more; --posters is 0 to {PEOPLE}.")
         admin_name, admin_password = DEMO_ADMIN
         rng = random.Random(20260101)  # noqa: S311  (repeatable demo data, not secrets)
         names = [f"{first}.{last}" for first, last in _people_names(rng)]
@@ -248,7 +264,7 @@ INCOMPLETE = (
 
 def _people_names(rng: random.Random) -> list[tuple[str, str]]:
     """The 50 demo people's first and last names: the seed's first draws."""
-    return rng.sample([(f, s) for f in FIRST for s in LAST], 50)
+    return rng.sample([(f, s) for f in FIRST for s in LAST], PEOPLE)
 
 
 class _Seeder:

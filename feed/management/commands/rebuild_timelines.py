@@ -10,7 +10,7 @@ lost its data) is rebuilt by its owner's next feed read, as always.
 import argparse
 from collections.abc import Iterator
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import User
 from feed import timelines
@@ -39,10 +39,15 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, user_ids: list[int], **options):
-        celebrities = celebrities_rebuild()
         users = User.objects.filter(is_active=True)
         if user_ids:
             users = users.filter(pk__in=user_ids)
+            unknown = sorted(set(user_ids) - set(users.values_list("id", flat=True)))
+            if unknown:
+                raise CommandError(
+                    f"No active user with ID {', '.join(map(str, unknown[:10]))}; nothing rebuilt."
+                )
+        celebrities = celebrities_rebuild()
         count = 0
         for batch in _batches(users.values_list("id", flat=True).iterator(chunk_size=BATCH)):
             expiries = _expiries(batch)
