@@ -275,10 +275,15 @@ def test_a_shard_that_is_down_does_not_hold_up_the_sweep_of_the_others(
             outbox_sweep(now=_later(11))
         with pytest.raises(CommandError, match="unavailable: shard_0: OperationalError"):
             call_command("outbox", "sweep", stdout=StringIO())
+        stats = StringIO()
+        with pytest.raises(CommandError, match="^unavailable: shard_0$"):
+            call_command("outbox", "stats", stdout=stats)
     finally:
         shard_0.close()
         shard_0.settings_dict["PORT"] = port
 
     assert list(caught.value.errors) == ["shard_0"]
+    assert stats.getvalue().startswith("shard_0: unavailable (")
+    assert stats.getvalue().endswith(")\nshard_1: pending=0 done=1 dead=0\n")
     assert NoteCopy.objects.using("shard_1").get().text == "delivered"
     assert OutboxEvent.objects.using("shard_1").get().status == OutboxStatus.DONE

@@ -1,4 +1,5 @@
 from django.core.management.base import BaseCommand, CommandError
+from django.db import OperationalError
 from django.db.models import Count
 from django.utils import timezone
 
@@ -22,16 +23,25 @@ class Command(BaseCommand):
             except ShardsUnavailable as exc:
                 raise CommandError(f"every other shard was swept; unavailable: {exc}")
             return
-        for alias in shard_aliases():
-            events = OutboxEvent.objects.using(alias)
-            if action == "retry-dead":
-                count = events.filter(status=OutboxStatus.DEAD).update(
-                    status=OutboxStatus.PENDING, attempts=0, available_at=timezone.now()
-                )
-                self.stdout.write(f"{alias}: re-queued {count} dead events")
-            else:
-                counts = dict(
-                    events.values_list("status").annotate(n=Count("id")).values_list("status", "n")
-                )
-                line = " ".join(f"{status}={counts.get(status, 0)}" for status in OutboxStatus)
-                self.stdout.write(f"{alias}: {line}")
+        unavailable = []
+        for alias in shard_aliases():  # a shard that is down is reported, the others done
+            try:
+                self.stdout.write(f"{alias}: {self._on_shard(action, alias)}")
+            except OperationalError as exc:
+                unavailable.append(alias)
+                self.stdout.write(f"{alias}: unavailable ({str(exc).strip()[:200]})")
+        if unavailable:
+            raise CommandError(f"unavailable: {', '.join(unavailable)}")
+
+    @staticmethod
+    def _on_shard(action: str, alias: str) -> str:
+        events = OutboxEvent.objects.using(alias)
+        if action == "retry-dead":
+            count = events.filter(status=OutboxStatus.DEAD).update(
+                status=OutboxStatus.PENDING, attempts=0, available_at=timezone.now()
+            )
+            return f"re-queued {count} dead events"
+        counts = dict(
+            events.values_list("status").annotate(n=Count("id")).values_list("status", "n")
+        )
+        return " ".join(f"{status}={counts.get(status, 0)}" for status in OutboxStatus)
