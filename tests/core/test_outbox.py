@@ -276,7 +276,7 @@ def test_a_shard_that_is_down_does_not_hold_up_the_sweep_of_the_others(
         with pytest.raises(CommandError, match="unavailable: shard_0: OperationalError"):
             call_command("outbox", "sweep", stdout=StringIO())
         stats = StringIO()
-        with pytest.raises(CommandError, match="^unavailable: shard_0$"):
+        with pytest.raises(CommandError, match=r"^unavailable: shard_0$"):
             call_command("outbox", "stats", stdout=stats)
     finally:
         shard_0.close()
