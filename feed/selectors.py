@@ -172,8 +172,8 @@ def _round(
             services.timeline_rebuild(user_id=viewer_id)
             rebuilt_ids = timelines.timeline_read(viewer_id, before_id=before_id, count=count)[0]
             found.update(rebuilt_ids or ())
-        for author_id in home.celebrities_missing:
-            rebuilt = services.celebrity_rebuild(author_id=author_id)
+        rebuilt_lists = services.celebrity_lists_rebuild(list(home.celebrities_missing))
+        for rebuilt in rebuilt_lists.values():
             found.update([p for p in rebuilt if before_id is None or p < before_id][:count])
     except RedisError:
         logger.warning("timelines unavailable: the feed is pulled from the database", exc_info=True)

@@ -19,6 +19,8 @@ from django.utils import timezone
 from accounts.models import UserCounters
 from accounts.selectors import following_ids, is_following
 from feed import timelines
+from instagram.ids import id_array
+from instagram.scatter import scatter
 from instagram.sharding import alias_for_id, group_by_alias
 from posts.models import Post
 
@@ -81,22 +83,57 @@ def _regular_followees(user_id: int) -> list[int]:
 
 
 def celebrity_rebuild(*, author_id: int) -> list[int]:
-    """A celebrity's list from the database, newest first. A post published while it is read
-    finds no list to join (see `timelines.celebrity_add`), so those published since shortly
-    before the rebuild began are read again once the list exists, and added."""
-    started = timezone.now()
-    post_ids = recent_post_ids([author_id], limit=settings.FEED_CELEBRITY_POSTS)
-    timelines.celebrity_replace(author_id, post_ids)
-    known = set(post_ids)
-    late = recent_post_ids(
-        [author_id],
-        limit=settings.FEED_CELEBRITY_POSTS,
-        published_since=started - REBUILD_OVERLAP,
+    """A celebrity's list from the database, newest first (see `celebrity_lists_rebuild`)."""
+    return celebrity_lists_rebuild([author_id])[author_id]
+
+
+# The newest posts of each of several authors, as one array per author, on one shard.
+_NEWEST_PER_AUTHOR_SQL = """
+SELECT a.id, ARRAY(
+    SELECT p.id FROM posts_post p
+    WHERE p.author_id = a.id AND p.published_at IS NOT NULL AND p.deleted_at IS NULL
+      AND (%(since)s::timestamptz IS NULL OR p.published_at >= %(since)s::timestamptz)
+    ORDER BY p.id DESC LIMIT %(limit)s::int)
+FROM unnest(%(authors)s::int8[]) AS a(id)
+"""
+
+
+def _newest_per_author(author_ids: list[int], *, since: dt.datetime | None) -> dict[int, list]:
+    """Each author's newest published posts: one query per shard, all in flight at once."""
+    by_alias = group_by_alias(author_ids)
+    params = {
+        "limit": settings.FEED_CELEBRITY_POSTS,
+        "since": since.isoformat() if since is not None else None,
+    }
+    answers = scatter(
+        [
+            (alias, _NEWEST_PER_AUTHOR_SQL, {**params, "authors": id_array(ids)})
+            for alias, ids in by_alias.items()
+        ]
     )
-    for post_id in late:
-        if post_id not in known:
-            timelines.celebrity_add(author_id, post_id)
-    return sorted(known.union(late), reverse=True)[: settings.FEED_CELEBRITY_POSTS]
+    return {author_id: list(posts) for rows in answers for author_id, posts in rows}
+
+
+def celebrity_lists_rebuild(author_ids: list[int]) -> dict[int, list[int]]:
+    """Celebrities' lists from the database, newest first: one query per shard for all of
+    them, and one more once they are written. A post published while they are read finds no
+    list to join (see `timelines.celebrity_add`), so those published since shortly before the
+    rebuild began are read again once the lists exist, and added."""
+    if not author_ids:
+        return {}
+    started = timezone.now()
+    lists = _newest_per_author(author_ids, since=None)
+    timelines.celebrity_lists_replace(lists)
+    late = _newest_per_author(author_ids, since=started - REBUILD_OVERLAP)
+    rebuilt = {}
+    for author_id, post_ids in lists.items():
+        known = set(post_ids)
+        for post_id in late.get(author_id, []):
+            if post_id not in known:
+                timelines.celebrity_add(author_id, post_id)
+                known.add(post_id)
+        rebuilt[author_id] = sorted(known, reverse=True)[: settings.FEED_CELEBRITY_POSTS]
+    return rebuilt
 
 
 # The post, its author's follower count and whether their posts are merged at read, and the
@@ -193,11 +230,16 @@ def celebrities_rebuild() -> int:
         UserCounters.objects.using(alias).filter(user_id__in=ids).update(merged_at_read=True)
     count = 0
     for alias in shard_aliases():
-        for author_id in (
+        author_ids = list(
             UserCounters.objects.using(alias)
             .filter(Q(follower_count__gte=settings.FEED_FANOUT_THRESHOLD) | Q(merged_at_read=True))
             .values_list("user_id", flat=True)
-        ):
-            celebrity_rebuild(author_id=author_id)
-            count += 1
+        )
+        for start in range(0, len(author_ids), CELEBRITY_REBUILD_BATCH):
+            count += len(
+                celebrity_lists_rebuild(author_ids[start : start + CELEBRITY_REBUILD_BATCH])
+            )
     return count
+
+
+CELEBRITY_REBUILD_BATCH = 200  # lists rebuilt by one query (per list: up to 200 post IDs)

@@ -191,11 +191,18 @@ def celebrity_remove(author_id: int, post_ids: Iterable[int]) -> None:
 
 
 def celebrity_replace(author_id: int, post_ids: list[int]) -> None:
-    client = get_redis()
-    pipe = client.pipeline(transaction=False)
-    pipe.sadd(CELEBRITIES, str(author_id))
-    pipe.delete(celebrity_key(author_id))
-    pipe.zadd(celebrity_key(author_id), entries(post_ids or [0]))
+    celebrity_lists_replace({author_id: post_ids})
+
+
+def celebrity_lists_replace(lists: dict[int, list[int]]) -> None:
+    """Write celebrities' whole lists (an empty one holds the sentinel), in one round trip."""
+    if not lists:
+        return
+    pipe = get_redis().pipeline(transaction=False)
+    pipe.sadd(CELEBRITIES, *[str(author_id) for author_id in lists])
+    for author_id, post_ids in lists.items():
+        pipe.delete(celebrity_key(author_id))
+        pipe.zadd(celebrity_key(author_id), entries(post_ids or [0]))
     pipe.execute()
 
 

@@ -108,3 +108,39 @@ def test_a_reads_cleanup_racing_a_follow_made_again_keeps_its_posts(
     assert _ids(_feed(client_for(viewer))) == []  # not followed when it was read
 
     assert _ids(_feed(client_for(viewer))) == [post_id]
+
+
+def test_missing_celebrity_lists_are_rebuilt_in_the_same_queries_however_many(
+    make_user, follow, publish, client_for, settings, redis_client
+):
+    from contextlib import ExitStack
+
+    from django.db import connections
+    from django.test.utils import CaptureQueriesContext
+
+    settings.FEED_FANOUT_THRESHOLD = 1
+    viewer = make_user("viewer", shard="shard_0")
+    stars = [make_user(f"star{n}", shard=f"shard_{n % 2}") for n in range(6)]
+    follow(viewer, *stars)
+    posts = [publish(star) for star in stars]
+    for post_id in posts:
+        post_fanout(post_id=post_id)
+    _feed(client_for(viewer))
+
+    def read_with_missing(n):
+        for star in stars[:n]:
+            redis_client.delete(timelines.celebrity_key(star.id))
+        with ExitStack() as stack:
+            caught = [
+                stack.enter_context(CaptureQueriesContext(connections[a])) for a in connections
+            ]
+            page = _ids(_feed(client_for(viewer)))
+        return page, sum(len(c.captured_queries) for c in caught)
+
+    answers = [read_with_missing(n) for n in (0, 1, 6)]
+
+    assert [page for page, _ in answers] == [sorted(posts, reverse=True)] * 3
+    base = answers[0][1]
+    # Two queries (the lists, the late re-read) per shard holding a missing list: 1 list on one
+    # shard, then 6 on both.
+    assert [count for _, count in answers] == [base, base + 2, base + 4]
