@@ -14,16 +14,22 @@ ALL = "__all__"
 pytestmark = pytest.mark.django_db(databases=ALL)
 
 
-def test_a_celebritys_deleted_posts_leave_its_list_and_no_first_page_empty(
-    make_user, follow, publish, client_for, settings, redis_client,
-    django_capture_on_commit_callbacks,
-):  # fmt: skip
+@pytest.fixture
+def star_and_viewer(make_user, follow, client_for, settings):
+    """A celebrity (two followers, over a threshold of 2) and a follower who read the feed."""
     settings.FEED_FANOUT_THRESHOLD = 2
     viewer = make_user("viewer", shard="shard_0")
     star = make_user("star", shard="shard_1")
     follow(viewer, star)
-    follow(make_user("fan", shard="shard_0"), star)  # two followers: over the threshold
+    follow(make_user("fan", shard="shard_0"), star)
     _feed(client_for(viewer))
+    return star, viewer
+
+
+def test_a_celebritys_deleted_posts_leave_its_list_and_no_first_page_empty(
+    star_and_viewer, publish, client_for, redis_client, django_capture_on_commit_callbacks
+):
+    star, viewer = star_and_viewer
     kept = publish(star, "kept")
     post_fanout(post_id=kept)
     assert _ids(_feed(client_for(viewer))) == [kept]  # the star's list is built
@@ -41,14 +47,9 @@ def test_a_celebritys_deleted_posts_leave_its_list_and_no_first_page_empty(
 
 
 def test_a_read_drops_a_deleted_post_from_the_celebrity_list_it_read(
-    make_user, follow, publish, client_for, settings, redis_client
+    star_and_viewer, publish, client_for, redis_client
 ):
-    settings.FEED_FANOUT_THRESHOLD = 2
-    viewer = make_user("viewer", shard="shard_0")
-    star = make_user("star", shard="shard_1")
-    follow(viewer, star)
-    follow(make_user("fan", shard="shard_0"), star)
-    _feed(client_for(viewer))
+    star, viewer = star_and_viewer
     kept, gone = publish(star, "kept"), publish(star, "gone")
     for post_id in (kept, gone):
         post_fanout(post_id=post_id)
