@@ -112,6 +112,17 @@ def following_ids(user_id: int) -> list[int]:
     )
 
 
+def following_ids_among(user_id: int, user_ids: list[int]) -> list[int]:
+    """Those of `user_ids` the user follows: one query on the user's shard (none for none)."""
+    if not user_ids:
+        return []
+    return list(
+        Following.objects.using(alias_for_id(user_id))
+        .filter(follower_id=user_id, followee_id__in=user_ids)
+        .values_list("followee_id", flat=True)
+    )
+
+
 def follower_ids_batched(user_id: int, *, batch_size: int = 1000) -> Iterator[list[int]]:
     """The user's followers in batches (keyset by row ID), never all of them in memory."""
     rows = Follower.objects.using(alias_for_id(user_id)).filter(followee_id=user_id)

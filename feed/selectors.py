@@ -24,7 +24,7 @@ from django.conf import settings
 from django.db import connections
 from redis.exceptions import RedisError
 
-from accounts.selectors import AUTHOR_CARDS
+from accounts.selectors import AUTHOR_CARDS, following_ids_among
 from feed import services, timelines
 from feed.ranking import rank
 from instagram.errors import ApiError
@@ -258,8 +258,7 @@ def _visible_posts(
     first round's Redis read, if made already (`feed_first_read`)."""
     shown: list[PostState] = []
     hydrated = Hydrated(bodies={}, cards={})
-    stale: list[int] = []  # deleted: dropped from the timeline and from a celebrity's list
-    deleted_by: dict[int, list[int]] = {}
+    stale = _Stale()
     count = want + CANDIDATE_SLACK
     resume: int | None = None
     for _ in range(MAX_ROUNDS):
@@ -273,14 +272,13 @@ def _visible_posts(
         for post_id in candidates:
             state = states.get(post_id)
             if state is None or state.deleted:
-                stale.append(post_id)
+                stale.deleted.append(post_id)
                 if state is not None:
-                    deleted_by.setdefault(state.author_id, []).append(post_id)
+                    stale.deleted_by.setdefault(state.author_id, []).append(post_id)
+            elif state.author_id not in graph.followees and state.author_id != graph.viewer_id:
+                stale.unfollowed.setdefault(state.author_id, []).append(post_id)
             elif graph.allows(state):
                 eligible.append(state)
-            # (One unfollowed since it was pushed is not shown, and left to the unfollow's own
-            # removal: removed here, it could take a post of an account followed again since
-            # this read read the graph.)
         hydrated = posts_hydrate(eligible, known=hydrated, prefetched=read.prefetched)
         for state in eligible:
             if hydrated.author_active(state.author_id):
@@ -291,14 +289,42 @@ def _visible_posts(
             resume = None
             break
         before_id = resume = candidates[-1]
-    if stale:
+    if stale.deleted or stale.unfollowed:
         try:
-            timelines.timeline_remove(read.viewer_id, stale)
-            for author_id, post_ids in deleted_by.items():
-                timelines.celebrity_remove(author_id, post_ids)
+            _stale_remove(read.viewer_id, stale)
         except RedisError:  # reads filter them anyway
             logger.warning("stale timeline entries kept", exc_info=True)
     return shown, hydrated, resume
+
+
+@dataclass
+class _Stale:
+    """Candidates a read found it must never show again: deleted posts (by author, where the
+    row says), and posts of accounts the viewer no longer follows (by author)."""
+
+    deleted: list[int] = field(default_factory=list)
+    deleted_by: dict[int, list[int]] = field(default_factory=dict)
+    unfollowed: dict[int, list[int]] = field(default_factory=dict)
+
+
+def _stale_remove(viewer_id: int, stale: _Stale) -> None:
+    """Drop them from the viewer's timeline (and deleted posts from their authors' celebrity
+    lists, which every follower reads), then read again what the read judged by: a post
+    restored, or an account followed again, since the read read it has what was dropped put
+    back (the restore's fan-out or the follow's merge may have run in between and found it
+    still there)."""
+    unfollowed = [post_id for post_ids in stale.unfollowed.values() for post_id in post_ids]
+    timelines.timeline_remove(viewer_id, stale.deleted + unfollowed)
+    for author_id, post_ids in stale.deleted_by.items():
+        timelines.celebrity_remove(author_id, post_ids)
+    followed_again = following_ids_among(viewer_id, list(stale.unfollowed))
+    back = [post_id for author_id in followed_again for post_id in stale.unfollowed[author_id]]
+    restored = services.live_post_ids(
+        [post_id for post_ids in stale.deleted_by.values() for post_id in post_ids]
+    )
+    timelines.timeline_add(viewer_id, back + restored)
+    for author_id, post_ids in stale.deleted_by.items():
+        timelines.celebrity_readd(author_id, [p for p in post_ids if p in set(restored)])
 
 
 def _want(page: PageRequest) -> int:

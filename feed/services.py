@@ -47,6 +47,18 @@ def recent_post_ids(
     return sorted(found, reverse=True)[:limit]
 
 
+def live_post_ids(post_ids: list[int]) -> list[int]:
+    """Those of these posts that are published and not deleted: one query per shard."""
+    live: list[int] = []
+    for alias, ids in group_by_alias(post_ids).items():
+        live.extend(
+            Post.objects.using(alias)
+            .filter(id__in=ids, published_at__isnull=False, deleted_at__isnull=True)
+            .values_list("id", flat=True)
+        )
+    return live
+
+
 # Posts published this close to a rebuild's start are read again once the timeline exists.
 REBUILD_OVERLAP = dt.timedelta(minutes=1)
 
@@ -182,6 +194,8 @@ def post_fanout(*, post_id: int) -> int:
                 merged_at_read=True
             )
         timelines.celebrity_add(author_id, post_id)
+        if not live_post_ids([post_id]):  # deleted meanwhile: its hook may have run before
+            timelines.celebrity_remove(author_id, [post_id])
         return 0
     written = 0
     while batch:

@@ -184,6 +184,16 @@ def celebrity_add(author_id: int, post_id: int) -> None:
     _add([celebrity_key(author_id)], [member(post_id)], length=settings.FEED_CELEBRITY_POSTS)
 
 
+def celebrity_readd(author_id: int, post_ids: list[int]) -> None:
+    """Put posts back into a celebrity's list, where the list exists (nothing is marked)."""
+    if post_ids:
+        _add(
+            [celebrity_key(author_id)],
+            [member(post_id) for post_id in post_ids],
+            length=settings.FEED_CELEBRITY_POSTS,
+        )
+
+
 def celebrity_remove(author_id: int, post_ids: Iterable[int]) -> None:
     members = [member(post_id) for post_id in post_ids]
     if members:

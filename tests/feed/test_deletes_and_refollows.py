@@ -145,3 +145,76 @@ def test_missing_celebrity_lists_are_rebuilt_in_the_same_queries_however_many(
     # Two queries (the lists, the late re-read) per shard holding a missing list: 1 list on one
     # shard, then 6 on both.
     assert [count for _, count in answers] == [base, base + 2, base + 4]
+
+
+def test_posts_of_an_unfollowed_account_written_back_by_a_late_merge_leave_at_the_next_read(
+    make_user, follow, publish, client_for, redis_client, settings, monkeypatch
+):
+    from feed import services
+    from feed.services import timeline_follow_remove
+
+    settings.POSTS_PER_DAY = 1000
+    viewer = make_user("viewer", shard="shard_0")
+    kept = make_user("kept", shard="shard_1")
+    gone = make_user("gone", shard="shard_1")
+    follow(viewer, kept, gone)
+    _feed(client_for(viewer))
+    old = publish(kept, "still followed")
+    post_fanout(post_id=old)
+    for n in range(25):  # more than a page's rounds examine at limit=2
+        post_fanout(post_id=publish(gone, f"gone {n}"))
+    follow_delete(follower=viewer, followee_id=gone.id)
+    timeline_follow_remove(follower_id=viewer.id, followee_id=gone.id)
+    monkeypatch.setattr(services, "is_following", lambda *a: True)  # checked before the unfollow
+    timeline_follow_merge(follower_id=viewer.id, followee_id=gone.id)  # writes after it
+    monkeypatch.undo()
+
+    pages = [_ids(_feed(client_for(viewer), limit=2)) for _ in range(3)]
+
+    assert pages[1:] == [[old], [old]]  # the first read spent its rounds dropping them
+
+
+def test_a_delete_during_a_celebritys_fanout_leaves_no_post_in_its_list(
+    star_and_viewer, publish, client_for, redis_client, monkeypatch,
+    django_capture_on_commit_callbacks,
+):  # fmt: skip
+    star, viewer = star_and_viewer
+    kept = publish(star, "kept")
+    post_fanout(post_id=kept)
+    assert _ids(_feed(client_for(viewer))) == [kept]  # the star's list is built
+    gone = publish(star, "gone")
+    real_add = timelines.celebrity_add
+
+    def delete_meanwhile(author_id, post_id):
+        with django_capture_on_commit_callbacks(using="shard_1", execute=True):
+            post_delete(author=star, post_id=post_id)  # its hook runs before the add
+        real_add(author_id, post_id)
+
+    monkeypatch.setattr(timelines, "celebrity_add", delete_meanwhile)
+    post_fanout(post_id=gone)
+
+    assert timelines.celebrity_posts([star.id], before_id=None, count=5)[star.id] == [kept]
+
+
+def test_a_reads_cleanup_racing_a_restore_puts_the_post_back(
+    star_and_viewer, publish, client_for, redis_client, monkeypatch
+):
+    star, viewer = star_and_viewer
+    kept, back = publish(star, "kept"), publish(star, "back")
+    for post_id in (kept, back):
+        post_fanout(post_id=post_id)
+    assert _ids(_feed(client_for(viewer))) == [back, kept]  # the star's list is built
+    post_delete(author=star, post_id=back)  # its hook did not reach the list
+    real_hydrate = selectors.posts_hydrate
+
+    def restore_meanwhile(*args, **kwargs):
+        monkeypatch.setattr(selectors, "posts_hydrate", real_hydrate)
+        assert post_restore(post_id=back) is True
+        post_fanout(post_id=back)  # finds it still in the list
+        return real_hydrate(*args, **kwargs)
+
+    monkeypatch.setattr(selectors, "posts_hydrate", restore_meanwhile)
+    assert _ids(_feed(client_for(viewer))) == [kept]  # read while it was deleted
+
+    assert timelines.celebrity_posts([star.id], before_id=None, count=5)[star.id] == [back, kept]
+    assert _ids(_feed(client_for(viewer))) == [back, kept]
