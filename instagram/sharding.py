@@ -9,6 +9,7 @@ value, an ID, carries the logical shard). Global models stay on `default`.
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from functools import lru_cache
@@ -70,8 +71,15 @@ class ShardMap:
         return cls(ranges)
 
     def spec(self) -> str:
-        """The map as SHARD_MAP writes it."""
-        return ",".join(f"{start}-{end}:{alias}" for start, end, alias in self.ranges)
+        """The map as SHARD_MAP writes it, adjacent ranges of one alias as one: two specs are
+        equal exactly when they place every logical shard alike."""
+        merged: list[list] = []
+        for start, end, alias in self.ranges:
+            if merged and merged[-1][2] == alias:
+                merged[-1][1] = end
+            else:
+                merged.append([start, end, alias])
+        return ",".join(f"{start}-{end}:{alias}" for start, end, alias in merged)
 
     def alias_for_logical(self, logical_shard: int) -> str:
         if not 0 <= logical_shard < LOGICAL_SHARDS:
@@ -113,12 +121,19 @@ def shard_map() -> ShardMap:
     the one recorded when the shards were first migrated (SHARD_MAP_CHECK), so a shard URL
     added without pinning SHARD_MAP, or a changed SHARD_COUNT, fails closed instead of
     sending reads and writes for rows that exist to databases that do not hold them."""
+    if _current and _unrecorded_since and time.monotonic() - _unrecorded_since[0] > RECHECK:
+        _current.clear()  # nothing was recorded when it was checked: check again
     if not _current:
         current = configured_shard_map()
-        if settings.SHARD_MAP_CHECK:
-            shard_map_verify(current)
+        _unrecorded_since.clear()
+        if settings.SHARD_MAP_CHECK and not shard_map_verify(current):
+            _unrecorded_since.append(time.monotonic())
         _current.append(current)
     return _current[0]
+
+
+RECHECK = 30.0  # seconds a process routes by an unrecorded map before it looks again
+_unrecorded_since: list[float] = []
 
 
 def shard_map_recorded() -> str | None:
@@ -134,15 +149,54 @@ def shard_map_recorded() -> str | None:
     return row[0] if row else None
 
 
-def shard_map_verify(current: ShardMap) -> None:
+def shard_map_verify(current: ShardMap) -> bool:
+    """Raise ShardMapChanged if another map is recorded; False if none is yet."""
     recorded = shard_map_recorded()
-    if recorded is not None and recorded != current.spec():
+    if recorded is None:
+        return False
+    if ShardMap.parse(recorded).spec() != current.spec():
         raise ShardMapChanged(
             f"The shard databases hold rows placed by the shard map {recorded!r}, but this "
             f"configuration maps {current.spec()!r}. Set SHARD_MAP={recorded} (new shard "
             "databases then hold no range until one is moved to them), or move the rows first "
             "and then record the new map with `manage.py shard_map --record`."
         )
+    return True
+
+
+# Sharded tables whose rows say where they were placed: the logical shard of their key.
+_PLACED_BY = (("accounts_usercounters", "user_id"), ("posts_post", "id"))
+
+
+def shard_map_misplaced(candidate: ShardMap) -> dict[str, int]:
+    """Rows each shard database holds that `candidate` would route elsewhere (by the users'
+    counters and the posts): an upgrade's first record must be the map the rows were placed
+    by. A database that has none of these tables yet counts none."""
+    from django.db import connections
+
+    misplaced: dict[str, int] = {}
+    for alias in shard_aliases():
+        owned = candidate.logical_shards_of(alias)
+        outside = (
+            " AND ".join(
+                f"NOT ((({{key}} >> 10) & 8191) BETWEEN {start} AND {end})" for start, end in owned
+            )
+            or "true"
+        )
+        count = 0
+        with connections[alias].cursor() as cursor:
+            for table, key in _PLACED_BY:
+                cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [table])
+                if not cursor.fetchone()[0]:
+                    continue
+                cursor.execute(
+                    f"SELECT count(*) FROM (SELECT 1 FROM {table} "
+                    f"WHERE {outside.format(key=key)} LIMIT 1000) found"
+                )
+                count += cursor.fetchone()[0]
+        if count:
+            misplaced[alias] = count
+    return misplaced
 
 
 @receiver(setting_changed)

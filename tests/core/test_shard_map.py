@@ -85,3 +85,48 @@ def test_a_cluster_is_refused_as_the_celery_broker(broker, refused):
 
     assert (loaded.returncode != 0) is refused
     assert ("set CELERY_BROKER_URL to a standalone Redis" in loaded.stderr) is refused
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_an_upgrades_first_migrate_refuses_a_map_the_rows_were_not_placed_by(settings):
+    from accounts.models import UserCounters
+
+    UserCounters.objects.using("shard_0").create(user_id=ID_IN_3000)  # placed by EVEN
+    settings.SHARD_MAP = MOVED
+
+    with pytest.raises(CommandError) as refused:
+        MigrateAll()._shard_map_pin()
+    settings.SHARD_MAP = ""
+    MigrateAll()._shard_map_pin()
+
+    assert "routes elsewhere (shard_0: 1, at least)" in str(refused.value)
+    assert list(ShardMapRecord.objects.values_list("spec", flat=True)) == [EVEN]
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_a_process_that_routed_before_any_record_checks_again(settings, monkeypatch):
+    from instagram import sharding
+
+    settings.SHARD_MAP_CHECK = True
+    settings.SHARD_MAP = MOVED
+    assert alias_for_id(ID_IN_3000) == "shard_1"  # nothing recorded yet
+    ShardMapRecord.objects.create(spec=EVEN)
+    assert alias_for_id(ID_IN_3000) == "shard_1"  # until it looks again
+    monkeypatch.setattr(sharding, "RECHECK", 0.0)
+
+    with pytest.raises(ShardMapChanged):
+        alias_for_id(ID_IN_3000)
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_the_same_placement_written_in_more_ranges_is_the_same_map(settings, capsys):
+    ShardMapRecord.objects.create(spec="0-4095:shard_0,4096-8191:shard_1")
+    settings.SHARD_MAP_CHECK = True
+    settings.SHARD_MAP = "0-2047:shard_0,2048-4095:shard_0,4096-8191:shard_1"
+
+    assert alias_for_id(ID_IN_3000) == "shard_0"
+    call_command("shard_map")
+    assert capsys.readouterr().out == (
+        "recorded:   0-4095:shard_0,4096-8191:shard_1\n"
+        "configured: 0-4095:shard_0,4096-8191:shard_1\n"
+    )

@@ -9,6 +9,7 @@ from instagram.sharding import (
     GLOBAL_ALIAS,
     ShardMapChanged,
     configured_shard_map,
+    shard_map_misplaced,
     shard_map_recorded,
     shard_map_verify,
 )
@@ -53,6 +54,15 @@ class Command(BaseCommand):
         """Record the shard map on the first run; refuse any later run under another one."""
         current = configured_shard_map()
         if shard_map_recorded() is None:
+            misplaced = shard_map_misplaced(current)
+            if misplaced:  # an upgrade whose shard configuration changed first
+                found = ", ".join(f"{alias}: {count}" for alias, count in misplaced.items())
+                raise CommandError(
+                    f"The shard databases hold rows that the configured shard map "
+                    f"{current.spec()!r} routes elsewhere ({found}, at least). Configure the "
+                    "map they were placed by (SHARD_MAP, or the shard URLs and SHARD_COUNT they "
+                    "had), run migrate_all again, and move ranges after that."
+                )
             ShardMapRecord.objects.using(GLOBAL_ALIAS).create(spec=current.spec())
             self.stdout.write(f"Recorded the shard map {current.spec()}")
             return

@@ -1,7 +1,12 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from instagram.models import ShardMapRecord
-from instagram.sharding import GLOBAL_ALIAS, configured_shard_map, shard_map_recorded
+from instagram.sharding import (
+    GLOBAL_ALIAS,
+    ShardMap,
+    configured_shard_map,
+    shard_map_recorded,
+)
 
 
 class Command(BaseCommand):
@@ -20,6 +25,8 @@ class Command(BaseCommand):
         recorded, configured = shard_map_recorded(), configured_shard_map().spec()
         self.stdout.write(f"recorded:   {recorded or '(none yet: migrate_all records it)'}")
         self.stdout.write(f"configured: {configured}")
+        if recorded is not None:
+            recorded = ShardMap.parse(recorded).spec()  # as the configured one is written
         if not record:
             if recorded is not None and recorded != configured:
                 raise CommandError("The configured shard map differs from the recorded one.")
