@@ -19,7 +19,7 @@ from django.utils import timezone
 from accounts.models import UserCounters
 from accounts.selectors import following_ids, is_following
 from feed import timelines
-from instagram.ids import id_array
+from instagram.ids import id_array, min_id_at
 from instagram.scatter import scatter
 from instagram.sharding import alias_for_id, group_by_alias
 from posts.models import Post
@@ -39,8 +39,11 @@ def recent_post_ids(
         posts = Post.objects.using(alias).filter(
             author_id__in=ids, published_at__isnull=False, deleted_at__isnull=True
         )
-        if published_since is not None:
-            posts = posts.filter(published_at__gte=published_since)
+        if published_since is not None:  # by the ID too, so the index walk stops there
+            posts = posts.filter(
+                published_at__gte=published_since,
+                id__gte=min_id_at(published_since - PUBLISHED_WITHIN),
+            )
         if before_id is not None:
             posts = posts.filter(id__lt=before_id)
         found.extend(posts.order_by("-id").values_list("id", flat=True)[:limit])
@@ -60,6 +63,9 @@ def live_post_ids(post_ids: list[int]) -> list[int]:
 
 
 # Posts published this close to a rebuild's start are read again once the timeline exists.
+# A post is published within this long of its creation (its media's processing), which its ID
+# tells: the re-read walks back no further than that.
+PUBLISHED_WITHIN = dt.timedelta(days=1)
 REBUILD_OVERLAP = dt.timedelta(minutes=1)
 
 
@@ -105,6 +111,7 @@ SELECT a.id, ARRAY(
     SELECT p.id FROM posts_post p
     WHERE p.author_id = a.id AND p.published_at IS NOT NULL AND p.deleted_at IS NULL
       AND (%(since)s::timestamptz IS NULL OR p.published_at >= %(since)s::timestamptz)
+      AND p.id >= %(since_id)s::int8
     ORDER BY p.id DESC LIMIT %(limit)s::int)
 FROM unnest(%(authors)s::int8[]) AS a(id)
 """
@@ -116,6 +123,7 @@ def _newest_per_author(author_ids: list[int], *, since: dt.datetime | None) -> d
     params = {
         "limit": settings.FEED_CELEBRITY_POSTS,
         "since": since.isoformat() if since is not None else None,
+        "since_id": min_id_at(since - PUBLISHED_WITHIN) if since is not None else 0,
     }
     answers = scatter(
         [
