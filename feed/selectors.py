@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import orjson
 from django.conf import settings
-from django.db import connections
+from django.db import DatabaseError, connections
 from redis.exceptions import RedisError
 
 from accounts.selectors import AUTHOR_CARDS, following_ids_among
@@ -290,10 +290,7 @@ def _visible_posts(
             break
         before_id = resume = candidates[-1]
     if stale.deleted or stale.unfollowed:
-        try:
-            _stale_remove(read.viewer_id, stale)
-        except RedisError:  # reads filter them anyway
-            logger.warning("stale timeline entries kept", exc_info=True)
+        _stale_remove(read.viewer_id, stale)
     return shown, hydrated, resume
 
 
@@ -314,17 +311,31 @@ def _stale_remove(viewer_id: int, stale: _Stale) -> None:
     back (the restore's fan-out or the follow's merge may have run in between and found it
     still there)."""
     unfollowed = [post_id for post_ids in stale.unfollowed.values() for post_id in post_ids]
-    timelines.timeline_remove(viewer_id, stale.deleted + unfollowed)
-    for author_id, post_ids in stale.deleted_by.items():
-        timelines.celebrity_remove(author_id, post_ids)
-    followed_again = following_ids_among(viewer_id, list(stale.unfollowed))
-    back = [post_id for author_id in followed_again for post_id in stale.unfollowed[author_id]]
-    restored = services.live_post_ids(
-        [post_id for post_ids in stale.deleted_by.values() for post_id in post_ids]
-    )
-    timelines.timeline_add(viewer_id, back + restored)
-    for author_id, post_ids in stale.deleted_by.items():
-        timelines.celebrity_readd(author_id, [p for p in post_ids if p in set(restored)])
+    removed = stale.deleted + unfollowed
+    try:
+        timelines.timeline_remove(viewer_id, removed)
+        for author_id, post_ids in stale.deleted_by.items():
+            timelines.celebrity_remove(author_id, post_ids)
+        followed_again = following_ids_among(viewer_id, list(stale.unfollowed))
+        back = [post_id for author in followed_again for post_id in stale.unfollowed[author]]
+        restored = set(
+            services.live_post_ids(
+                [post_id for post_ids in stale.deleted_by.values() for post_id in post_ids]
+            )
+        )
+        timelines.timeline_add(viewer_id, back + sorted(restored))
+        for author_id, post_ids in stale.deleted_by.items():
+            timelines.celebrity_readd(author_id, [p for p in post_ids if p in restored])
+    except (RedisError, DatabaseError):
+        # A cleanup never fails the page. Whatever it may have taken is put back (reads filter
+        # it anyway): cleaned up by a later read, never lost.
+        logger.warning("stale timeline entries kept", exc_info=True)
+        try:
+            timelines.timeline_add(viewer_id, removed)
+            for author_id, post_ids in stale.deleted_by.items():
+                timelines.celebrity_readd(author_id, post_ids)
+        except RedisError:
+            logger.warning("stale timeline entries not put back", exc_info=True)
 
 
 def _want(page: PageRequest) -> int:

@@ -104,7 +104,10 @@ def _shard_map_for(spec: str, aliases: tuple[str, ...]) -> ShardMap:
     return shard_map
 
 
-_current: list[ShardMap] = []  # the map of the current settings, kept until they change
+# The map of the current settings, kept until they change, and since when it has been used
+# with no map recorded to check it against (None: checked, or not to be). Read and replaced
+# whole, so a thread never sees one half-updated.
+_state: dict[str, ShardMap | float | None] = {"map": None, "unrecorded_since": None}
 
 
 class ShardMapChanged(ImproperlyConfigured):
@@ -121,19 +124,19 @@ def shard_map() -> ShardMap:
     the one recorded when the shards were first migrated (SHARD_MAP_CHECK), so a shard URL
     added without pinning SHARD_MAP, or a changed SHARD_COUNT, fails closed instead of
     sending reads and writes for rows that exist to databases that do not hold them."""
-    if _current and _unrecorded_since and time.monotonic() - _unrecorded_since[0] > RECHECK:
-        _current.clear()  # nothing was recorded when it was checked: check again
-    if not _current:
-        current = configured_shard_map()
-        _unrecorded_since.clear()
-        if settings.SHARD_MAP_CHECK and not shard_map_verify(current):
-            _unrecorded_since.append(time.monotonic())
-        _current.append(current)
-    return _current[0]
+    cached, since = _state["map"], _state["unrecorded_since"]
+    if isinstance(cached, ShardMap) and (
+        since is None or time.monotonic() - since <= RECHECK  # type: ignore[operator]
+    ):
+        return cached
+    current = configured_shard_map()
+    recorded = not settings.SHARD_MAP_CHECK or shard_map_verify(current)
+    _state["unrecorded_since"] = None if recorded else time.monotonic()
+    _state["map"] = current
+    return current
 
 
 RECHECK = 30.0  # seconds a process routes by an unrecorded map before it looks again
-_unrecorded_since: list[float] = []
 
 
 def shard_map_recorded() -> str | None:
@@ -165,12 +168,13 @@ def shard_map_verify(current: ShardMap) -> bool:
 
 
 # Sharded tables whose rows say where they were placed: the logical shard of their key.
-_PLACED_BY = (("accounts_usercounters", "user_id"), ("posts_post", "id"))
+# (The users' counters: one row per user, so an upgrade's check reads little.)
+_PLACED_BY = (("accounts_usercounters", "user_id"),)
 
 
 def shard_map_misplaced(candidate: ShardMap) -> dict[str, int]:
     """Rows each shard database holds that `candidate` would route elsewhere (by the users'
-    counters and the posts): an upgrade's first record must be the map the rows were placed
+    counters): an upgrade's first record must be the map the rows were placed
     by. A database that has none of these tables yet counts none."""
     from django.db import connections
 
@@ -202,7 +206,7 @@ def shard_map_misplaced(candidate: ShardMap) -> dict[str, int]:
 @receiver(setting_changed)
 def _settings_changed(*, setting: str, **kwargs) -> None:
     if setting in ("DATABASES", "SHARD_MAP", "SHARD_MAP_CHECK"):
-        _current.clear()
+        _state["map"] = None
 
 
 def alias_for_logical_shard(logical_shard: int) -> str:

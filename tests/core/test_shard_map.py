@@ -130,3 +130,36 @@ def test_the_same_placement_written_in_more_ranges_is_the_same_map(settings, cap
         "recorded:   0-4095:shard_0,4096-8191:shard_1\n"
         "configured: 0-4095:shard_0,4096-8191:shard_1\n"
     )
+
+
+def test_migrate_all_on_databases_that_do_not_exist_yet_records_the_map():
+    """A fresh install: the shard databases are made in the same run, before the map is
+    checked against their rows and recorded."""
+    import os
+    import subprocess
+    import sys
+    import uuid
+    from pathlib import Path
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+
+    base = urlsplit(os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/x"))
+    name = f"fresh_{uuid.uuid4().hex[:8]}"
+    names = [name, f"{name}_shard_0", f"{name}_shard_1"]
+    urls = [urlunsplit(base._replace(path=f"/{n}")) for n in names]
+    env = {k: v for k, v in os.environ.items() if k != "INSTAGRAM_TESTING"}
+    env.update(DEBUG="1", DATABASE_URL=urls[0], SHARD_DATABASE_URLS=",".join(urls[1:]))
+    try:
+        ran = subprocess.run(
+            [sys.executable, "manage.py", "migrate_all", "--noinput"], env=env,
+            capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2],
+        )  # fmt: skip
+    finally:
+        admin = urlunsplit(base._replace(path="/postgres"))
+        with psycopg.connect(admin, autocommit=True) as conn:
+            for n in names:
+                conn.execute(f'DROP DATABASE IF EXISTS "{n}"')
+
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert "Recorded the shard map 0-4095:shard_0,4096-8191:shard_1\n" in ran.stdout

@@ -218,3 +218,34 @@ def test_a_reads_cleanup_racing_a_restore_puts_the_post_back(
 
     assert timelines.celebrity_posts([star.id], before_id=None, count=5)[star.id] == [back, kept]
     assert _ids(_feed(client_for(viewer))) == [back, kept]
+
+
+def test_a_cleanup_that_fails_on_the_database_fails_no_page_and_loses_no_post(
+    make_user, follow, publish, client_for, redis_client, monkeypatch
+):
+    from django.db import OperationalError
+
+    viewer = make_user("viewer", shard="shard_0")
+    author = make_user("author", shard="shard_1")
+    follow(viewer, author)
+    _feed(client_for(viewer))
+    post_id = publish(author, "kept")
+    post_fanout(post_id=post_id)
+    follow_delete(follower=viewer, followee_id=author.id)  # the read sees it unfollowed
+    real_hydrate = selectors.posts_hydrate
+
+    def follow_again_meanwhile(*args, **kwargs):
+        monkeypatch.setattr(selectors, "posts_hydrate", real_hydrate)
+        follow(viewer, author)
+        return real_hydrate(*args, **kwargs)
+
+    def down(*args):
+        raise OperationalError("the shard went away")
+
+    monkeypatch.setattr(selectors, "posts_hydrate", follow_again_meanwhile)
+    monkeypatch.setattr(selectors, "following_ids_among", down)  # the cleanup's re-check
+    answer = client_for(viewer).get("/api/v1/feed")
+    monkeypatch.undo()
+
+    assert (answer.status_code, _ids(answer.json())) == (200, [])
+    assert _ids(_feed(client_for(viewer))) == [post_id]

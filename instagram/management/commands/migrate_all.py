@@ -46,8 +46,7 @@ class Command(BaseCommand):
                 interactive=interactive,
                 verbosity=max(options["verbosity"] - 1, 0),
             )
-            if alias == GLOBAL_ALIAS:
-                self._shard_map_pin()
+        self._shard_map_pin()  # once every database exists and has its tables
         self.stdout.write(self.style.SUCCESS(f"Migrated {len(settings.DATABASES)} databases"))
 
     def _shard_map_pin(self) -> None:
