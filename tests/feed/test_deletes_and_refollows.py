@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db(databases=ALL)
 
 
 @pytest.fixture
-def star_and_viewer(make_user, follow, client_for, settings):
+def star_and_viewer(make_user, follow, client_for, settings, redis_client):
     """A celebrity (two followers, over a threshold of 2) and a follower who read the feed."""
     settings.FEED_FANOUT_THRESHOLD = 2
     viewer = make_user("viewer", shard="shard_0")
@@ -24,6 +24,18 @@ def star_and_viewer(make_user, follow, client_for, settings):
     follow(make_user("fan", shard="shard_0"), star)
     _feed(client_for(viewer))
     return star, viewer
+
+
+@pytest.fixture
+def followed_post(make_user, follow, publish, client_for, redis_client):
+    """A viewer with a timeline, following an author whose post was fanned out to it."""
+    viewer = make_user("viewer", shard="shard_0")
+    author = make_user("author", shard="shard_1")
+    follow(viewer, author)
+    _feed(client_for(viewer))
+    post_id = publish(author, "kept")
+    post_fanout(post_id=post_id)
+    return viewer, author, post_id
 
 
 def test_a_celebritys_deleted_posts_leave_its_list_and_no_first_page_empty(
@@ -62,14 +74,9 @@ def test_a_read_drops_a_deleted_post_from_the_celebrity_list_it_read(
 
 
 def test_a_restored_post_is_back_in_its_followers_feeds(
-    make_user, follow, publish, client_for, redis_client, django_capture_on_commit_callbacks
+    followed_post, client_for, redis_client, django_capture_on_commit_callbacks
 ):
-    viewer = make_user("viewer", shard="shard_0")
-    author = make_user("author", shard="shard_1")
-    follow(viewer, author)
-    _feed(client_for(viewer))
-    post_id = publish(author, "back")
-    post_fanout(post_id=post_id)
+    viewer, author, post_id = followed_post
     post_delete(author=author, post_id=post_id)
     assert _ids(_feed(client_for(viewer))) == []  # and dropped from the timeline
 
@@ -88,14 +95,9 @@ def test_a_restored_post_is_back_in_its_followers_feeds(
 
 
 def test_a_reads_cleanup_racing_a_follow_made_again_keeps_its_posts(
-    make_user, follow, publish, client_for, redis_client, monkeypatch
+    followed_post, follow, client_for, redis_client, monkeypatch
 ):
-    viewer = make_user("viewer", shard="shard_0")
-    author = make_user("author", shard="shard_1")
-    follow(viewer, author)
-    _feed(client_for(viewer))
-    post_id = publish(author, "kept")
-    post_fanout(post_id=post_id)
+    viewer, author, post_id = followed_post
     follow_delete(follower=viewer, followee_id=author.id)  # its removal task has not run yet
     real_hydrate = selectors.posts_hydrate
 
@@ -221,16 +223,11 @@ def test_a_reads_cleanup_racing_a_restore_puts_the_post_back(
 
 
 def test_a_cleanup_that_fails_on_the_database_fails_no_page_and_loses_no_post(
-    make_user, follow, publish, client_for, redis_client, monkeypatch
+    followed_post, follow, client_for, redis_client, monkeypatch
 ):
     from django.db import OperationalError
 
-    viewer = make_user("viewer", shard="shard_0")
-    author = make_user("author", shard="shard_1")
-    follow(viewer, author)
-    _feed(client_for(viewer))
-    post_id = publish(author, "kept")
-    post_fanout(post_id=post_id)
+    viewer, author, post_id = followed_post
     follow_delete(follower=viewer, followee_id=author.id)  # the read sees it unfollowed
     real_hydrate = selectors.posts_hydrate
 
