@@ -287,3 +287,28 @@ def test_a_shard_that_is_down_does_not_hold_up_the_sweep_of_the_others(
     assert stats.getvalue().endswith(")\nshard_1: pending=0 done=1 dead=0\n")
     assert NoteCopy.objects.using("shard_1").get().text == "delivered"
     assert OutboxEvent.objects.using("shard_1").get().status == OutboxStatus.DONE
+
+
+@pytest.mark.django_db(databases=ALL, transaction=True)
+@pytest.mark.parametrize("command", [["graph_recount"], ["media_tier"], ["rebuild_timelines"]])
+def test_an_operators_command_meeting_a_shard_that_is_down_stops_with_a_message(
+    command, redis_client
+):
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    shard_0 = connections["shard_0"]
+    shard_0.close()
+    port = shard_0.settings_dict["PORT"]
+    shard_0.settings_dict["PORT"] = 1  # nothing listens there: refused
+    try:
+        with pytest.raises(CommandError) as stopped:
+            call_command(*command, stdout=StringIO())
+    finally:
+        shard_0.close()
+        shard_0.settings_dict["PORT"] = port
+
+    assert str(stopped.value).startswith("stopped: a database is unavailable (connection")
+    assert str(stopped.value).endswith("); run it again once it is back")

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand
 
 from accounts.services.graph import counters_recount
+from instagram.commands import stopped_cleanly_if_a_database_is_down
 
 
 class Command(BaseCommand):
@@ -10,4 +11,6 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options):
-        self.stdout.write(f"corrected the counts of {counters_recount()} users")
+        with stopped_cleanly_if_a_database_is_down():
+            corrected = counters_recount()
+        self.stdout.write(f"corrected the counts of {corrected} users")

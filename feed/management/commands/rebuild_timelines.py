@@ -15,6 +15,7 @@ from django.core.management.base import BaseCommand, CommandError
 from accounts.models import User
 from feed import timelines
 from feed.services import celebrities_rebuild, timeline_rebuild
+from instagram.commands import stopped_cleanly_if_a_database_is_down
 from instagram.ids import parse_id_text
 from instagram.redis import get_redis
 
@@ -39,6 +40,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, user_ids: list[int], **options):
+        with stopped_cleanly_if_a_database_is_down():
+            self._rebuild(user_ids)
+
+    def _rebuild(self, user_ids: list[int]) -> None:
         users = User.objects.filter(is_active=True)
         if user_ids:
             users = users.filter(pk__in=user_ids)
