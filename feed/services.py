@@ -100,11 +100,6 @@ def _regular_followees(user_id: int) -> list[int]:
     return [followee for followee in followees if followee not in celebrities]
 
 
-def celebrity_rebuild(*, author_id: int) -> list[int]:
-    """A celebrity's list from the database, newest first (see `celebrity_lists_rebuild`)."""
-    return celebrity_lists_rebuild([author_id])[author_id]
-
-
 # The newest posts of each of several authors, as one array per author, on one shard.
 _NEWEST_PER_AUTHOR_SQL = """
 SELECT a.id, ARRAY(

@@ -200,10 +200,6 @@ def celebrity_remove(author_id: int, post_ids: Iterable[int]) -> None:
         get_redis().zrem(celebrity_key(author_id), *members)
 
 
-def celebrity_replace(author_id: int, post_ids: list[int]) -> None:
-    celebrity_lists_replace({author_id: post_ids})
-
-
 def celebrity_lists_replace(lists: dict[int, list[int]]) -> None:
     """Write celebrities' whole lists (an empty one holds the sentinel), in one round trip."""
     if not lists:
