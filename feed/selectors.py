@@ -166,15 +166,22 @@ def _round(
                 prefetch=_PREFETCH,
             )
         found = set(home.posts)
+        floors = dict(home.floors)
         # A rebuild writes to Redis, which can fail where the read did not (out of memory under
         # `noeviction`, a timeout): the round is then pulled from the database all the same.
         if home.timeline_missing:
             services.timeline_rebuild(user_id=viewer_id)
-            rebuilt_ids = timelines.timeline_read(viewer_id, before_id=before_id, count=count)[0]
+            rebuilt_ids, _, floor = timelines.timeline_read(
+                viewer_id, before_id=before_id, count=count
+            )
             found.update(rebuilt_ids or ())
+            floors[timelines.TIMELINE_SOURCE] = floor
         rebuilt_lists = services.celebrity_lists_rebuild(list(home.celebrities_missing))
-        for rebuilt in rebuilt_lists.values():
+        for author_id, rebuilt in rebuilt_lists.items():
             found.update([p for p in rebuilt if before_id is None or p < before_id][:count])
+            floors[author_id] = timelines.capped_floor(rebuilt, settings.FEED_CELEBRITY_POSTS)
+        if floors:
+            found |= _below_floors(read, found, floors, before_id, count)
     except RedisError:
         logger.warning("timelines unavailable: the feed is pulled from the database", exc_info=True)
         return _round_from_database(read, before_id, count)
@@ -192,6 +199,24 @@ def _round(
         return _round(read, before_id, count)
     own = {post_id for post_id, state in states.items() if state.author_id == viewer_id}
     return sorted(own.union(newest), reverse=True)[:count], states
+
+
+def _below_floors(
+    read: _Read, found: set[int], floors: dict[int, int], before_id: int | None, count: int
+) -> set[int]:
+    """The posts the sources floored above the round's last candidate may lack, from the
+    database: one query per shard for their authors (the timeline's: every followed account),
+    newest `count` below `before_id`. Only a page that scrolls past a capped source's oldest
+    post pays it; without it such a page would skip that source's older posts."""
+    cutoff = sorted(found)[-count] if len(found) >= count else 0
+    deep = [source for source, floor in floors.items() if floor > cutoff]
+    if not deep:
+        return set()
+    if read.graph is None:
+        read.graph = _viewer_graph(read.viewer_id)
+    authors = set(read.graph.followees) if timelines.TIMELINE_SOURCE in deep else set()
+    authors.update(source for source in deep if source != timelines.TIMELINE_SOURCE)
+    return set(services.recent_post_ids(authors, limit=count, before_id=before_id))
 
 
 def _round_from_database(read: _Read, before_id: int | None, count: int) -> tuple[list[int], dict]:

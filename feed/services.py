@@ -80,17 +80,19 @@ def timeline_rebuild(*, user_id: int) -> list[int]:
     """
     started = timezone.now()
     regular = _regular_followees(user_id)
-    post_ids = recent_post_ids(regular, limit=settings.FEED_TIMELINE_LENGTH)
-    timelines.timeline_replace(user_id, post_ids)
-    late = recent_post_ids(
-        regular, limit=settings.FEED_TIMELINE_LENGTH, published_since=started - REBUILD_OVERLAP
-    )
+    length = settings.FEED_TIMELINE_LENGTH
+    post_ids = recent_post_ids(regular, limit=length)
+    timelines.timeline_replace(user_id, post_ids, floor=timelines.capped_floor(post_ids, length))
+    late = recent_post_ids(regular, limit=length, published_since=started - REBUILD_OVERLAP)
+    floor = timelines.capped_floor(late, length)
     before = set(regular)
     followed_meanwhile = [u for u in _regular_followees(user_id) if u not in before]
     if followed_meanwhile:
-        late += recent_post_ids(followed_meanwhile, limit=settings.FEED_TIMELINE_LENGTH // 4)
+        merged = recent_post_ids(followed_meanwhile, limit=length // 4)
+        floor = max(floor, timelines.capped_floor(merged, length // 4))
+        late += merged
     known = set(post_ids)
-    timelines.timeline_add(user_id, [p for p in late if p not in known])
+    timelines.timeline_add(user_id, [p for p in late if p not in known], floor=floor)
     return post_ids
 
 
@@ -221,8 +223,11 @@ def timeline_follow_merge(*, follower_id: int, followee_id: int) -> int:
         return 0  # unfollowed since
     if timelines.celebrities_among([followee_id]):
         return 0  # merged at read time
-    post_ids = recent_post_ids([followee_id], limit=settings.FEED_TIMELINE_LENGTH // 4)
-    timelines.timeline_add(follower_id, post_ids)
+    # The newest quarter-timeline of them: a timeline then holds all of the account's posts
+    # only down to the oldest of those, so it is floored there if there may be more.
+    limit = settings.FEED_TIMELINE_LENGTH // 4
+    post_ids = recent_post_ids([followee_id], limit=limit)
+    timelines.timeline_add(follower_id, post_ids, floor=timelines.capped_floor(post_ids, limit))
     return len(post_ids)
 
 

@@ -9,10 +9,15 @@ Redis is a cache here: any key can be rebuilt from PostgreSQL (services.py).
                            pushed by fan-out, kept near FEED_TIMELINE_LENGTH. A rebuild adds the
                            sentinel member `0000000000000000000`, so the key exists exactly while
                            the timeline is complete: a missing key means "rebuild before reading".
+                           Once the set has been cut to its length (or was built or merged from a
+                           capped read), the sentinel names its floor, `0000000000000000000:<ID>`:
+                           the set holds every post at or above that ID, and nothing says what
+                           lies below it, so a read that goes deeper pulls from the database.
                            It lives FEED_ACTIVE_DAYS from the user's last feed read, which is what
                            "active" means to fan-out: an idle user's timeline expires, gets no
                            writes, and is rebuilt from the database when they return.
-- `celebrity:{user}:posts` recent posts of an account over the fan-out threshold, merged at read.
+- `celebrity:{user}:posts` recent posts of an account over the fan-out threshold, merged at read,
+                           with a sentinel (and floor) as a timeline has.
 - `celebrities`            the set of such accounts (intersected with a user's followings).
 - `follows:{user}:ids`     a hint of whom the user follows (a set of IDs), so a feed read knows
                            whose celebrity lists to read before it has read the graph (one
@@ -42,7 +47,9 @@ logger = logging.getLogger(__name__)
 
 CELEBRITIES = "celebrities"
 SENTINEL = "0" * 19  # lowest member: marks a complete timeline, never read as a post
-ABOVE_SENTINEL = "(" + SENTINEL
+FLOORED = SENTINEL + ":"  # the sentinel of a set cut below: followed by its floor's member
+ABOVE_SENTINEL = "[" + "0" * 18 + "1"  # the lowest a post's member can be: above any sentinel
+TIMELINE_SOURCE = 0  # the timeline among the sources of a read's floors (celebrities by ID)
 
 
 def timeline_key(user_id: int) -> str:
@@ -61,61 +68,135 @@ def entries(post_ids: Iterable[int]) -> dict[str, int]:
     return {member(post_id): 0 for post_id in post_ids}
 
 
+def sentinel(floor: int) -> str:
+    """The sentinel of a set that holds every post at or above `floor` (0: every post)."""
+    return FLOORED + member(floor) if floor else SENTINEL
+
+
+def floor_of(lowest: bytes | str | None) -> int | None:
+    """The floor a set's lowest member tells (None: the set is missing). A list without a
+    sentinel (written before floors were kept) is taken as floored at its lowest post."""
+    if lowest is None:
+        return None
+    text = lowest.decode() if isinstance(lowest, bytes) else lowest
+    if text == SENTINEL:
+        return 0
+    return int(text[len(FLOORED) :] if text.startswith(FLOORED) else text)
+
+
+def capped_floor(post_ids: list[int], limit: int) -> int:
+    """The floor of a set written from a read capped at `limit` posts: its oldest if the read
+    was full (there may be older ones it did not take), else 0."""
+    return min(post_ids) if post_ids and len(post_ids) >= limit else 0
+
+
 def ttl_seconds() -> int:
     return settings.FEED_ACTIVE_DAYS * 86400
 
 
-def timeline_replace(user_id: int, post_ids: list[int]) -> None:
-    """Write a complete timeline (a rebuild), newest FEED_TIMELINE_LENGTH posts kept."""
+def timeline_replace(user_id: int, post_ids: list[int], *, floor: int = 0) -> None:
+    """Write a complete timeline (a rebuild), newest FEED_TIMELINE_LENGTH posts kept; `floor`:
+    the read it was built from was capped there (see `capped_floor`)."""
     key = timeline_key(user_id)
     newest = sorted(post_ids, reverse=True)[: settings.FEED_TIMELINE_LENGTH]
+    if len(newest) < len(post_ids):
+        floor = max(floor, newest[-1])
     pipe = get_redis().pipeline(transaction=True)  # never seen half-written
     pipe.delete(key)
-    pipe.zadd(key, {SENTINEL: 0, **entries(newest)})
+    pipe.zadd(key, {sentinel(floor): 0, **entries(newest)})
     pipe.expire(key, ttl_seconds())
     pipe.execute()
 
 
+# The floor of a set, from its lowest member: '0' for the plain sentinel, the ID after a floored
+# one, and a list without a sentinel (written before floors were kept) is floored at its lowest.
+_FLOOR_LUA = """
+local function floor_of(key)
+  local lowest = redis.call('ZRANGE', key, 0, 0)[1]
+  if not lowest then
+    return nil, nil
+  end
+  if lowest == '0000000000000000000' then
+    return '0', lowest
+  end
+  if string.sub(lowest, 1, 20) == '0000000000000000000:' then
+    return string.sub(lowest, 21), lowest
+  end
+  return lowest, nil
+end
+"""
+
 # Add members to every listed timeline that exists (is complete and live); returns how many
 # timelines were written. A timeline that does not exist is skipped: its next read rebuilds it
 # from the database, these posts included. A timeline that grows past its length (ARGV[1]) by
-# a twentieth is cut back to it (and keeps its sentinel), so trimming costs one call per
-# length/20 additions.
-_ADD_LUA = """
+# a twentieth is cut back to it, and its sentinel then names the floor below which it no longer
+# holds every post (its lowest member left), so trimming costs one call per length/20
+# additions. ARGV[2] is '' or a member: the members come from a capped read, so the sets hold
+# every post only down to it; a floor below it is raised to it. Members are 19-digit IDs, so
+# string order is ID order.
+_ADD_LUA = (
+    _FLOOR_LUA
+    + """
 local call = redis.call
 local length = tonumber(ARGV[1])
+local raise = ARGV[2]
 local limit = length + math.floor(length / 20)
 local written = 0
+local function set_floor(key, floor, old)
+  if old then
+    call('ZREM', key, old)
+  end
+  if floor == '0' then
+    call('ZADD', key, 0, '0000000000000000000')
+  else
+    call('ZADD', key, 0, '0000000000000000000:' .. floor)
+  end
+end
 for i = 1, #KEYS do
   local key = KEYS[i]
   local size = call('ZCARD', key)
   if size > 0 then
-    for j = 2, #ARGV do
+    for j = 3, #ARGV do
       size = size + call('ZADD', key, 0, ARGV[j])
     end
-    if size > limit then
-      call('ZREMRANGEBYRANK', key, 0, -length - 1)
-      call('ZADD', key, 0, '0000000000000000000')  -- the sentinel, cut with the oldest
+    if size > limit or raise ~= '' then
+      local floor, old = floor_of(key)
+      if raise ~= '' and raise > floor then
+        floor = raise
+      end
+      if size > limit then
+        call('ZREMRANGEBYRANK', key, 0, -length - 1)  -- the sentinel goes with the oldest
+        old = nil
+        local lowest = call('ZRANGE', key, 0, 0)[1]
+        if lowest > floor then
+          floor = lowest
+        end
+      end
+      set_floor(key, floor, old)
     end
     written = written + 1
   end
 end
 return written
 """
+)
 _ADD_SHA = hashlib.sha1(_ADD_LUA.encode(), usedforsecurity=False).hexdigest()
 
 
-def _add(keys: list[str], members: list[str], length: int | None = None) -> int:
+def _add(keys: list[str], members: list[str], length: int | None = None, floor: int = 0) -> int:
     """Run the add script: once for all keys on one Redis, once per key (slot) on a cluster.
-    The sets keep about `length` members (a timeline's length unless given)."""
+    The sets keep about `length` members (a timeline's length unless given); `floor`: the
+    members come from a read capped there (0: from a read that took every post)."""
     client = get_redis()
     length = length or settings.FEED_TIMELINE_LENGTH
+    raise_to = member(floor) if floor else ""
     if settings.REDIS_CLUSTER:
-        return _add_per_slot(client, keys, [length, *members])
+        return _add_per_slot(client, keys, [length, raise_to, *members])
+    args = [length, raise_to, *members]
     try:
-        return client.execute_command("EVALSHA", _ADD_SHA, len(keys), *keys, length, *members)
+        return client.execute_command("EVALSHA", _ADD_SHA, len(keys), *keys, *args)
     except NoScriptError:
-        return client.execute_command("EVAL", _ADD_LUA, len(keys), *keys, length, *members)
+        return client.execute_command("EVAL", _ADD_LUA, len(keys), *keys, *args)
 
 
 def _add_per_slot(client, keys: list[str], args: list) -> int:
@@ -136,10 +217,11 @@ def _add_per_slot(client, keys: list[str], args: list) -> int:
     return sum(results)
 
 
-def timeline_add(user_id: int, post_ids: list[int]) -> None:
-    """Merge posts into a complete timeline (a missing one is rebuilt on its next read)."""
-    if post_ids:
-        _add([timeline_key(user_id)], [member(post_id) for post_id in post_ids])
+def timeline_add(user_id: int, post_ids: list[int], *, floor: int = 0) -> None:
+    """Merge posts into a complete timeline (a missing one is rebuilt on its next read);
+    `floor`: they come from a read capped there (see `capped_floor`)."""
+    if post_ids or floor:
+        _add([timeline_key(user_id)], [member(post_id) for post_id in post_ids], floor=floor)
 
 
 def timeline_remove(user_id: int, post_ids: Iterable[int]) -> None:
@@ -157,9 +239,10 @@ def fanout_push(follower_ids: list[int], post_id: int) -> int:
 
 def timeline_read(
     user_id: int, *, before_id: int | None, count: int, followees: Iterable[int] = ()
-) -> tuple[list[int] | None, list[int]]:
-    """Newest post IDs below `before_id` (None if the timeline must be rebuilt first), and which
-    of `followees` are celebrities, whose posts are merged at read: one round trip.
+) -> tuple[list[int] | None, list[int], int]:
+    """Newest post IDs below `before_id` (None if the timeline must be rebuilt first), which
+    of `followees` are celebrities, whose posts are merged at read, and the timeline's floor
+    (0: it holds every post): one round trip.
 
     The read renews the timeline's life: the user is active.
     """
@@ -169,11 +252,14 @@ def timeline_read(
     pipe.expire(key, ttl_seconds())  # 0: missing
     high = f"({member(before_id)}" if before_id is not None else "+"
     pipe.zrevrangebylex(key, high, ABOVE_SENTINEL, start=0, num=count)
+    pipe.zrange(key, 0, 0)
     if candidates:
         pipe.smismember(CELEBRITIES, [str(u) for u in candidates])
-    built, members, *flags = pipe.execute()
+    built, members, lowest, *flags = pipe.execute()
     celebrities = [u for u, flag in zip(candidates, flags[0], strict=True) if flag] if flags else []
-    return ([int(m) for m in members] if built else None), celebrities
+    if not built:
+        return None, celebrities, 0
+    return [int(m) for m in members], celebrities, floor_of(lowest[0] if lowest else None) or 0
 
 
 def celebrity_add(author_id: int, post_id: int) -> None:
@@ -201,14 +287,16 @@ def celebrity_remove(author_id: int, post_ids: Iterable[int]) -> None:
 
 
 def celebrity_lists_replace(lists: dict[int, list[int]]) -> None:
-    """Write celebrities' whole lists (an empty one holds the sentinel), in one round trip."""
+    """Write celebrities' whole lists, each read capped at FEED_CELEBRITY_POSTS (so a full one
+    is floored at its oldest), in one round trip."""
     if not lists:
         return
     pipe = get_redis().pipeline(transaction=False)
     pipe.sadd(CELEBRITIES, *[str(author_id) for author_id in lists])
     for author_id, post_ids in lists.items():
+        floor = capped_floor(post_ids, settings.FEED_CELEBRITY_POSTS)
         pipe.delete(celebrity_key(author_id))
-        pipe.zadd(celebrity_key(author_id), entries(post_ids or [0]))
+        pipe.zadd(celebrity_key(author_id), {sentinel(floor): 0, **entries(post_ids)})
     pipe.execute()
 
 
@@ -223,18 +311,32 @@ def celebrity_posts(
     author_ids: list[int], *, before_id: int | None, count: int
 ) -> dict[int, list[int] | None]:
     """Recent posts of each celebrity (None where the list is missing and must be rebuilt)."""
+    return {
+        author_id: posts
+        for author_id, (posts, _) in celebrity_lists(
+            author_ids, before_id=before_id, count=count
+        ).items()
+    }
+
+
+def celebrity_lists(
+    author_ids: list[int], *, before_id: int | None, count: int
+) -> dict[int, tuple[list[int] | None, int]]:
+    """Recent posts of each celebrity (None where the list is missing and must be rebuilt),
+    with the list's floor (0: it holds every post of the account)."""
     if not author_ids:
         return {}
     pipe = get_redis().pipeline(transaction=False)
     high = f"({member(before_id)}" if before_id is not None else "+"
     for author_id in author_ids:
-        pipe.exists(celebrity_key(author_id))
-        pipe.zrevrangebylex(celebrity_key(author_id), high, "-", start=0, num=count)
+        pipe.zrange(celebrity_key(author_id), 0, 0)
+        pipe.zrevrangebylex(celebrity_key(author_id), high, ABOVE_SENTINEL, start=0, num=count)
     results = pipe.execute()
-    found: dict[int, list[int] | None] = {}
+    found: dict[int, tuple[list[int] | None, int]] = {}
     for index, author_id in enumerate(author_ids):
-        exists, members = results[2 * index], results[2 * index + 1]
-        found[author_id] = [int(m) for m in members if int(m)] if exists else None
+        lowest, members = results[2 * index], results[2 * index + 1]
+        floor = floor_of(lowest[0] if lowest else None)
+        found[author_id] = ([int(m) for m in members], floor) if floor is not None else (None, 0)
     return found
 
 
@@ -249,15 +351,20 @@ def celebrity_posts(
 #      celebrity's list, merged here so only a page's worth crosses the wire,
 #   4. the body entry of each of those posts (false: none),
 #   5. the card entries of their authors (named in each body entry) as author, entry, ...,
-#   6... followed celebrities whose list is missing (the caller rebuilds and merges them).
+#   6. followed celebrities whose list is missing (the caller rebuilds and merges them),
+#   7. the sources whose floor is above the page's last post (or any floor, on a page that is
+#      not full), as source, floor, ...: the timeline is source 0, a celebrity its ID. Below
+#      its floor a source may lack posts, so the caller pulls them from the database.
 # With the hint, the followed celebrities are one SINTER of two sets. The celebrity lists are
 # named here rather than passed as keys, which a single server allows (a cluster takes the
 # pipelined path instead).
-_HOME_FUNCTION = """
+_HOME_FUNCTION = (
+    _FLOOR_LUA
+    + """
 local call = redis.call
 local function home(KEYS)
   local count = tonumber(ARGV[3])
-  local out = {0, 0, {}, {}, {}}
+  local out = {0, 0, {}, {}, {}, {}, {}}
   local celebrities
   if ARGV[8] then
     out[2] = 1
@@ -288,18 +395,20 @@ local function home(KEYS)
     out[2] = digest
     celebrities = call('SINTER', KEYS[3], KEYS[2])
   end
-  local lists = {}
+  local lists, sources = {}, {}
   if call('EXPIRE', KEYS[1], ARGV[1]) == 1 then
     out[1] = 1
-    lists[1] = call('ZREVRANGEBYLEX', KEYS[1], ARGV[2], '(0000000000000000000', 'LIMIT', 0, count)
+    lists[1] = call('ZREVRANGEBYLEX', KEYS[1], ARGV[2], '[0000000000000000001', 'LIMIT', 0, count)
+    sources[1] = {'0', KEYS[1]}
   end
   for _, id in ipairs(celebrities) do
     local key = 'celebrity:{' .. id .. '}:posts'
     if call('EXISTS', key) == 1 then
-      lists[#lists + 1] = call('ZREVRANGEBYLEX', key, ARGV[2], '(0000000000000000000',
+      lists[#lists + 1] = call('ZREVRANGEBYLEX', key, ARGV[2], '[0000000000000000001',
                                'LIMIT', 0, count)
+      sources[#lists] = {id, key}
     else
-      out[#out + 1] = id
+      out[6][#out[6] + 1] = id
     end
   end
   -- Merge the lists (each newest first) through a heap of their heads, newest on top: count
@@ -342,6 +451,14 @@ local function home(KEYS)
     end
     sift_down(1)
   end
+  local cutoff = merged[count] or '0'  -- sources floored above it may lack posts of the page
+  for _, source in ipairs(sources) do
+    local floor = floor_of(source[2])
+    if floor > cutoff then
+      out[7][#out[7] + 1] = source[1]
+      out[7][#out[7] + 1] = floor
+    end
+  end
   local function mget(keys)  -- in slices: unpack's stack is limited
     local found = {}
     for first = 1, #keys, 1000 do
@@ -377,6 +494,7 @@ local function home(KEYS)
   return out
 end
 """
+)
 _HOME_LUA = _HOME_FUNCTION + "return home(KEYS)\n"
 _HOME_SHA = hashlib.sha1(_HOME_LUA.encode(), usedforsecurity=False).hexdigest()
 
@@ -489,6 +607,9 @@ class HomeRead:
     timeline_missing: bool  # rebuild it, then merge its posts
     celebrities_missing: list[int]  # followed celebrities whose lists must be rebuilt and merged
     complete: bool  # False: whom the viewer follows was not known; read again with `followees`
+    # Sources (TIMELINE_SOURCE, or a celebrity) floored above the last of `posts` (or at all,
+    # when `posts` is short of the count): below its floor, each may lack posts.
+    floors: dict[int, int] = field(default_factory=dict)
     hint_digest: str | None = None  # the fingerprint of the followee hint, when it was used
     bodies: dict[int, bytes | None] = field(default_factory=dict)  # raw entries, if asked for
     cards: dict[int, bytes | None] = field(default_factory=dict)  # of the bodies' authors
@@ -513,18 +634,23 @@ def home_read(
     if settings.REDIS_CLUSTER:
         if followees is None:
             return HomeRead([], False, [], complete=False)
-        ids, celebrities = timeline_read(
+        ids, celebrities, timeline_floor = timeline_read(
             user_id, before_id=before_id, count=count, followees=followees
         )
-        lists = celebrity_posts(celebrities, before_id=before_id, count=count)
+        lists = celebrity_lists(celebrities, before_id=before_id, count=count)
         found = set(ids or ())
-        for posts in lists.values():
+        floors = {TIMELINE_SOURCE: timeline_floor}
+        for author_id, (posts, floor) in lists.items():
             found.update(posts or ())
+            floors[author_id] = floor
+        newest = sorted(found, reverse=True)[:count]
+        cutoff = newest[-1] if len(newest) == count else 0
         return HomeRead(
-            sorted(found, reverse=True)[:count],
+            newest,
             timeline_missing=ids is None,
-            celebrities_missing=[u for u, posts in lists.items() if posts is None],
+            celebrities_missing=[u for u, (posts, _) in lists.items() if posts is None],
             complete=True,
+            floors={source: floor for source, floor in floors.items() if floor > cutoff},
         )
     keys = [timeline_key(user_id), CELEBRITIES, follows_key(user_id), follows_version_key(user_id)]
     high = f"({member(before_id)}" if before_id is not None else "+"
@@ -563,12 +689,13 @@ def _evalsha(sha: str, script: str, keys: list[str], args: list) -> list:
 
 
 def _home_parse(reply: list, *, prefetched: bool) -> HomeRead:
-    exists, known, posts, bodies, cards, *missing = reply
+    exists, known, posts, bodies, cards, missing, floors = reply
     ids = [int(m) for m in posts]
     return HomeRead(
         ids,
         timeline_missing=not exists,
         celebrities_missing=[int(u) for u in missing],
+        floors={int(floors[i]): int(floors[i + 1]) for i in range(0, len(floors), 2)},
         complete=bool(known),
         hint_digest=known.decode() if isinstance(known, bytes) else None,
         bodies=dict(zip(ids, bodies, strict=False)) if prefetched else {},

