@@ -237,6 +237,11 @@ def timeline_follow_remove(*, follower_id: int, followee_id: int) -> int:
         return 0  # followed again since: its merge keeps them
     post_ids = recent_post_ids([followee_id], limit=settings.FEED_TIMELINE_LENGTH)
     timelines.timeline_remove(follower_id, post_ids)
+    if is_following(follower_id, followee_id):
+        # Followed again after the check: that follow's merge may have run before this removal
+        # and found nothing to do, so merge in its place.
+        timeline_follow_merge(follower_id=follower_id, followee_id=followee_id)
+        return 0
     return len(post_ids)
 
 

@@ -8,7 +8,7 @@ from feed import selectors, timelines
 from feed.services import post_fanout, timeline_follow_merge
 from instagram.models import OutboxEvent, OutboxStatus
 from posts.services.posts import PostEvent, post_delete, post_restore
-from tests.feed.test_feed import _feed, _ids
+from tests.feed.test_feed import _feed, _ids, _timeline
 
 ALL = "__all__"
 pytestmark = pytest.mark.django_db(databases=ALL)
@@ -245,4 +245,28 @@ def test_a_cleanup_that_fails_on_the_database_fails_no_page_and_loses_no_post(
     monkeypatch.undo()
 
     assert (answer.status_code, _ids(answer.json())) == (200, [])
+    assert _ids(_feed(client_for(viewer))) == [post_id]
+
+
+def test_an_unfollows_removal_racing_a_follow_made_again_keeps_the_posts(
+    followed_post, follow, client_for, redis_client, monkeypatch
+):
+    from feed import services
+    from feed.services import timeline_follow_remove
+
+    viewer, author, post_id = followed_post
+    follow_delete(follower=viewer, followee_id=author.id)
+    real_remove = timelines.timeline_remove
+
+    def follow_again_meanwhile(user_id, post_ids):
+        # Between the removal's check and its write: followed again, and that follow merged.
+        follow(viewer, author)
+        assert timeline_follow_merge(follower_id=viewer.id, followee_id=author.id) == 1
+        real_remove(user_id, post_ids)
+
+    monkeypatch.setattr(services.timelines, "timeline_remove", follow_again_meanwhile)
+    assert timeline_follow_remove(follower_id=viewer.id, followee_id=author.id) == 0
+    monkeypatch.undo()
+
+    assert _timeline(viewer) == [post_id]
     assert _ids(_feed(client_for(viewer))) == [post_id]
