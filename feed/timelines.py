@@ -11,8 +11,10 @@ Redis is a cache here: any key can be rebuilt from PostgreSQL (services.py).
                            the timeline is complete: a missing key means "rebuild before reading".
                            Once the set has been cut to its length (or was built or merged from a
                            capped read), the sentinel names its floor, `0000000000000000000:<ID>`:
-                           the set holds every post at or above that ID, and nothing says what
-                           lies below it, so a read that goes deeper pulls from the database.
+                           the set holds every post at or above that ID and none below it (a post
+                           older than the floor is not added), so a read that runs out of members
+                           meets the sentinel, learns the floor, and pulls what lies below it from
+                           the database.
                            It lives FEED_ACTIVE_DAYS from the user's last feed read, which is what
                            "active" means to fan-out: an idle user's timeline expires, gets no
                            writes, and is rebuilt from the database when they return.
@@ -73,15 +75,19 @@ def sentinel(floor: int) -> str:
     return FLOORED + member(floor) if floor else SENTINEL
 
 
-def floor_of(lowest: bytes | str | None) -> int | None:
-    """The floor a set's lowest member tells (None: the set is missing). A list without a
-    sentinel (written before floors were kept) is taken as floored at its lowest post."""
-    if lowest is None:
-        return None
-    text = lowest.decode() if isinstance(lowest, bytes) else lowest
-    if text == SENTINEL:
-        return 0
-    return int(text[len(FLOORED) :] if text.startswith(FLOORED) else text)
+UNKNOWN_FLOOR = 10**19 - 1  # a list without a sentinel (written before floors were kept)
+
+
+def read_floor(members: list[bytes], count: int) -> tuple[list[int], int]:
+    """The posts of a range read down to `-` of at most `count` members, and the floor of the
+    set if the read ran out of posts (it then ends with the sentinel): 0 if the set holds every
+    post, or where the read did not run out (every post it returned is at or above the floor,
+    so the floor is no deeper than the page). A list without a sentinel that ran out is taken
+    as knowing nothing below what it returned (UNKNOWN_FLOOR)."""
+    if members and members[-1].startswith(SENTINEL.encode()):
+        floor = members.pop()[len(FLOORED) :]
+        return [int(m) for m in members], int(floor) if floor else 0
+    return [int(m) for m in members], UNKNOWN_FLOOR if len(members) < count else 0
 
 
 def capped_floor(post_ids: list[int], limit: int) -> int:
@@ -108,78 +114,63 @@ def timeline_replace(user_id: int, post_ids: list[int], *, floor: int = 0) -> No
     pipe.execute()
 
 
-# The floor of a set, from its lowest member: '0' for the plain sentinel, the ID after a floored
-# one, and a list without a sentinel (written before floors were kept) is floored at its lowest.
-_FLOOR_LUA = """
-local function floor_of(key)
-  local lowest = redis.call('ZRANGE', key, 0, 0)[1]
-  if not lowest then
-    return nil, nil
-  end
-  if lowest == '0000000000000000000' then
-    return '0', lowest
-  end
-  if string.sub(lowest, 1, 20) == '0000000000000000000:' then
-    return string.sub(lowest, 21), lowest
-  end
-  return lowest, nil
-end
-"""
-
-# Add members to every listed timeline that exists (is complete and live); returns how many
-# timelines were written. A timeline that does not exist is skipped: its next read rebuilds it
-# from the database, these posts included. A timeline that grows past its length (ARGV[1]) by
-# a twentieth is cut back to it, and its sentinel then names the floor below which it no longer
-# holds every post (its lowest member left), so trimming costs one call per length/20
-# additions. ARGV[2] is '' or a member: the members come from a capped read, so the sets hold
-# every post only down to it; a floor below it is raised to it. Members are 19-digit IDs, so
-# string order is ID order.
-_ADD_LUA = (
-    _FLOOR_LUA
-    + """
+# Add members to every listed set that exists (is complete and live); returns how many sets
+# were written. A set that does not exist is skipped: its next read rebuilds it from the
+# database, these posts included. ARGV[1] is the length to keep, ARGV[2] '' or a member: the
+# members come from a read capped there, so the sets hold every post only down to it (a floor
+# below it is raised to it, and members below it are dropped). A member below a set's floor is
+# not added: the set says nothing below its floor, and reads pull from the database there. A set
+# that grows past its length by a twentieth is cut back to it, and its sentinel then names the
+# floor (its lowest member left), so trimming costs one call per length/20 additions. Members
+# are 19-digit IDs, so string order is ID order; a list written before floors were kept has no
+# sentinel, and is taken as floored nowhere until it is cut.
+_ADD_LUA = """
 local call = redis.call
 local length = tonumber(ARGV[1])
 local raise = ARGV[2]
 local limit = length + math.floor(length / 20)
 local written = 0
-local function set_floor(key, floor, old)
-  if old then
-    call('ZREM', key, old)
-  end
-  if floor == '0' then
-    call('ZADD', key, 0, '0000000000000000000')
-  else
-    call('ZADD', key, 0, '0000000000000000000:' .. floor)
-  end
-end
 for i = 1, #KEYS do
   local key = KEYS[i]
-  local size = call('ZCARD', key)
-  if size > 0 then
-    for j = 3, #ARGV do
-      size = size + call('ZADD', key, 0, ARGV[j])
+  local lowest = call('ZRANGE', key, 0, 0)[1]
+  if lowest then
+    local floor, sentinel = '0', nil
+    if string.sub(lowest, 1, 19) == '0000000000000000000' then
+      sentinel = lowest
+      if lowest ~= '0000000000000000000' then
+        floor = string.sub(lowest, 21)
+      end
     end
-    if size > limit or raise ~= '' then
-      local floor, old = floor_of(key)
-      if raise ~= '' and raise > floor then
-        floor = raise
+    if raise ~= '' and raise > floor then
+      floor = raise
+      call('ZREMRANGEBYLEX', key, '[0000000000000000001', '(' .. floor)
+    end
+    local size = call('ZCARD', key)
+    for j = 3, #ARGV do
+      if ARGV[j] >= floor then
+        size = size + call('ZADD', key, 0, ARGV[j])
       end
-      if size > limit then
-        call('ZREMRANGEBYRANK', key, 0, -length - 1)  -- the sentinel goes with the oldest
-        old = nil
-        local lowest = call('ZRANGE', key, 0, 0)[1]
-        if lowest > floor then
-          floor = lowest
-        end
+    end
+    if size > limit then
+      call('ZREMRANGEBYRANK', key, 0, -length - 1)  -- the sentinel goes with the oldest
+      sentinel = nil
+      floor = call('ZRANGE', key, 0, 0)[1]
+    end
+    local named = '0000000000000000000'
+    if floor ~= '0' then
+      named = named .. ':' .. floor
+    end
+    if named ~= sentinel then
+      if sentinel then
+        call('ZREM', key, sentinel)
       end
-      set_floor(key, floor, old)
+      call('ZADD', key, 0, named)
     end
     written = written + 1
   end
 end
 return written
 """
-)
 _ADD_SHA = hashlib.sha1(_ADD_LUA.encode(), usedforsecurity=False).hexdigest()
 
 
@@ -241,8 +232,8 @@ def timeline_read(
     user_id: int, *, before_id: int | None, count: int, followees: Iterable[int] = ()
 ) -> tuple[list[int] | None, list[int], int]:
     """Newest post IDs below `before_id` (None if the timeline must be rebuilt first), which
-    of `followees` are celebrities, whose posts are merged at read, and the timeline's floor
-    (0: it holds every post): one round trip.
+    of `followees` are celebrities, whose posts are merged at read, and the timeline's floor if
+    the read ran out of posts (see `read_floor`): one round trip.
 
     The read renews the timeline's life: the user is active.
     """
@@ -251,15 +242,15 @@ def timeline_read(
     pipe = get_redis().pipeline(transaction=False)
     pipe.expire(key, ttl_seconds())  # 0: missing
     high = f"({member(before_id)}" if before_id is not None else "+"
-    pipe.zrevrangebylex(key, high, ABOVE_SENTINEL, start=0, num=count)
-    pipe.zrange(key, 0, 0)
+    pipe.zrevrangebylex(key, high, "-", start=0, num=count)
     if candidates:
         pipe.smismember(CELEBRITIES, [str(u) for u in candidates])
-    built, members, lowest, *flags = pipe.execute()
+    built, members, *flags = pipe.execute()
     celebrities = [u for u, flag in zip(candidates, flags[0], strict=True) if flag] if flags else []
     if not built:
         return None, celebrities, 0
-    return [int(m) for m in members], celebrities, floor_of(lowest[0] if lowest else None) or 0
+    post_ids, floor = read_floor(members, count)
+    return post_ids, celebrities, floor
 
 
 def celebrity_add(author_id: int, post_id: int) -> None:
@@ -323,20 +314,19 @@ def celebrity_lists(
     author_ids: list[int], *, before_id: int | None, count: int
 ) -> dict[int, tuple[list[int] | None, int]]:
     """Recent posts of each celebrity (None where the list is missing and must be rebuilt),
-    with the list's floor (0: it holds every post of the account)."""
+    with the list's floor if the read ran out of posts (see `read_floor`)."""
     if not author_ids:
         return {}
     pipe = get_redis().pipeline(transaction=False)
     high = f"({member(before_id)}" if before_id is not None else "+"
     for author_id in author_ids:
-        pipe.zrange(celebrity_key(author_id), 0, 0)
-        pipe.zrevrangebylex(celebrity_key(author_id), high, ABOVE_SENTINEL, start=0, num=count)
+        pipe.exists(celebrity_key(author_id))
+        pipe.zrevrangebylex(celebrity_key(author_id), high, "-", start=0, num=count)
     results = pipe.execute()
     found: dict[int, tuple[list[int] | None, int]] = {}
     for index, author_id in enumerate(author_ids):
-        lowest, members = results[2 * index], results[2 * index + 1]
-        floor = floor_of(lowest[0] if lowest else None)
-        found[author_id] = ([int(m) for m in members], floor) if floor is not None else (None, 0)
+        exists, members = results[2 * index], results[2 * index + 1]
+        found[author_id] = read_floor(members, count) if exists else (None, 0)
     return found
 
 
@@ -358,9 +348,7 @@ def celebrity_lists(
 # With the hint, the followed celebrities are one SINTER of two sets. The celebrity lists are
 # named here rather than passed as keys, which a single server allows (a cluster takes the
 # pipelined path instead).
-_HOME_FUNCTION = (
-    _FLOOR_LUA
-    + """
+_HOME_FUNCTION = """
 local call = redis.call
 local function home(KEYS)
   local count = tonumber(ARGV[3])
@@ -395,18 +383,30 @@ local function home(KEYS)
     out[2] = digest
     celebrities = call('SINTER', KEYS[3], KEYS[2])
   end
-  local lists, sources = {}, {}
+  -- Each list is read down to its sentinel: a read that runs out of posts ends with it, and
+  -- learns the list's floor (a list holds no post below it), kept to compare with the page.
+  local lists, floors = {}, {}
+  local function read(source, key)
+    local found = call('ZREVRANGEBYLEX', key, ARGV[2], '-', 'LIMIT', 0, count)
+    local last = found[#found]
+    if last and string.sub(last, 1, 19) == '0000000000000000000' then
+      found[#found] = nil
+      if last ~= '0000000000000000000' then
+        floors[#floors + 1] = {source, string.sub(last, 21)}
+      end
+    elseif #found < count then  -- a list without a sentinel (from before floors): unknown
+      floors[#floors + 1] = {source, '9999999999999999999'}
+    end
+    lists[#lists + 1] = found
+  end
   if call('EXPIRE', KEYS[1], ARGV[1]) == 1 then
     out[1] = 1
-    lists[1] = call('ZREVRANGEBYLEX', KEYS[1], ARGV[2], '[0000000000000000001', 'LIMIT', 0, count)
-    sources[1] = {'0', KEYS[1]}
+    read('0', KEYS[1])
   end
   for _, id in ipairs(celebrities) do
     local key = 'celebrity:{' .. id .. '}:posts'
     if call('EXISTS', key) == 1 then
-      lists[#lists + 1] = call('ZREVRANGEBYLEX', key, ARGV[2], '[0000000000000000001',
-                               'LIMIT', 0, count)
-      sources[#lists] = {id, key}
+      read(id, key)
     else
       out[6][#out[6] + 1] = id
     end
@@ -451,12 +451,11 @@ local function home(KEYS)
     end
     sift_down(1)
   end
-  local cutoff = merged[count] or '0'  -- sources floored above it may lack posts of the page
-  for _, source in ipairs(sources) do
-    local floor = floor_of(source[2])
-    if floor > cutoff then
-      out[7][#out[7] + 1] = source[1]
-      out[7][#out[7] + 1] = floor
+  local cutoff = merged[count] or '0'  -- lists floored above it may lack posts of the page
+  for _, floor in ipairs(floors) do
+    if floor[2] > cutoff then
+      out[7][#out[7] + 1] = floor[1]
+      out[7][#out[7] + 1] = floor[2]
     end
   end
   local function mget(keys)  -- in slices: unpack's stack is limited
@@ -494,7 +493,6 @@ local function home(KEYS)
   return out
 end
 """
-)
 _HOME_LUA = _HOME_FUNCTION + "return home(KEYS)\n"
 _HOME_SHA = hashlib.sha1(_HOME_LUA.encode(), usedforsecurity=False).hexdigest()
 

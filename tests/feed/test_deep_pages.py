@@ -5,7 +5,9 @@ from PostgreSQL, so deep pages skip nothing."""
 
 import pytest
 
+from accounts.services.graph import follow_delete
 from feed import timelines
+from feed.services import timeline_follow_merge, timeline_follow_remove
 from instagram.redis import get_redis
 
 ALL = "__all__"
@@ -39,7 +41,7 @@ def test_pages_below_capped_sets_rebuilt_from_the_database_skip_nothing(deep_fee
     # Rebuilt from the newest 8 posts of the accounts followed (not the viewer's own; the star's
     # too, as the emptied Redis no longer says it is merged at read): floored at the oldest.
     followed = sorted(p for p, author in posts if author != "viewer")
-    assert timelines.timeline_read(viewer.id, before_id=None, count=1)[2] == followed[-8]
+    assert timelines.timeline_read(viewer.id, before_id=None, count=20)[2] == followed[-8]
 
 
 def _members(key: str) -> list[bytes]:
@@ -73,13 +75,15 @@ def test_a_merge_from_a_capped_read_raises_the_floor_and_never_lowers_it(
     timelines.timeline_replace(user.id, [300, 400], floor=300)
     assert _members(key)[0] == b"0" * 19 + b":%019d" % 300
 
-    timelines.timeline_add(user.id, [250, 500], floor=250)  # below the floor: kept as it was
-    assert _members(key) == [b"0" * 19 + b":%019d" % 300] + [
-        b"%019d" % p for p in (250, 300, 400, 500)
-    ]
-    timelines.timeline_add(user.id, [450], floor=450)
-    assert _members(key)[:2] == [b"0" * 19 + b":%019d" % 450, b"%019d" % 250]
-    assert timelines.timeline_read(user.id, before_id=None, count=1) == ([500], [], 450)
+    # A floor below the set's changes nothing, and a post below the floor is not added: the
+    # set holds no post below its floor, so a read that meets a post has not passed it.
+    timelines.timeline_add(user.id, [250, 500], floor=250)
+    assert _members(key) == [b"0" * 19 + b":%019d" % 300] + [b"%019d" % p for p in (300, 400, 500)]
+    timelines.timeline_add(user.id, [450], floor=450)  # raised: the posts below it leave
+    assert _members(key) == [b"0" * 19 + b":%019d" % 450] + [b"%019d" % p for p in (450, 500)]
+    assert timelines.timeline_read(user.id, before_id=None, count=1) == ([500], [], 0)
+    assert timelines.timeline_read(user.id, before_id=None, count=3) == ([500, 450], [], 450)
+    assert timelines.timeline_read(user.id, before_id=450, count=3) == ([], [], 450)
 
 
 def test_a_full_rebuild_is_floored_and_a_short_one_is_not(make_user, redis_client):
@@ -90,7 +94,7 @@ def test_a_full_rebuild_is_floored_and_a_short_one_is_not(make_user, redis_clien
     assert timelines.timeline_read(user.id, before_id=None, count=9) == ([8, 7], [], 0)
 
 
-def test_a_celebrity_list_written_before_floors_is_taken_as_floored_at_its_oldest(
+def test_a_celebrity_list_written_before_floors_knows_nothing_below_what_it_holds(
     make_user, publish, client_for, follow, settings, redis_client
 ):
     settings.FEED_FANOUT_THRESHOLD = 1
@@ -103,6 +107,37 @@ def test_a_celebrity_list_written_before_floors_is_taken_as_floored_at_its_oldes
     get_redis().zadd(timelines.celebrity_key(star.id), timelines.entries(posts[2:]))
 
     assert timelines.celebrity_lists([star.id], before_id=None, count=9) == {
-        star.id: ([posts[3], posts[2]], posts[2])
+        star.id: ([posts[3], posts[2]], timelines.UNKNOWN_FLOOR)
+    }
+    assert timelines.celebrity_lists([star.id], before_id=None, count=2) == {
+        star.id: ([posts[3], posts[2]], 0)  # the read did not run out
     }
     assert _every_page(client_for(viewer), 1) == posts[::-1]
+
+
+def test_older_posts_of_an_account_followed_later_page_in_order_below_a_cut_timeline(
+    make_user, follow, publish, client_for, settings, redis_client
+):
+    """The merge of an account whose posts are all older than the timeline's floor adds none
+    of them (a set holds nothing below its floor): were they added, a read would meet them
+    before the floor and skip the older posts of the accounts followed before."""
+    settings.FEED_TIMELINE_LENGTH = 20  # a follow merges 5
+    settings.POSTS_PER_DAY = 100
+    viewer = make_user("viewer", shard="shard_0")
+    early, gone = make_user("early", shard="shard_1"), make_user("gone", shard="shard_1")
+    later = make_user("later", shard="shard_0")
+    old = [publish(later, f"old {n}") for n in range(5)]
+    recent, dropped = [], []
+    for n in range(30):
+        (dropped if n % 3 == 0 else recent).append(publish(gone if n % 3 == 0 else early))
+    follow(viewer, early, gone)
+    client_for(viewer).get("/api/v1/feed")  # built from the newest 20: floored
+    follow_delete(follower=viewer, followee_id=gone.id)
+    timeline_follow_remove(follower_id=viewer.id, followee_id=gone.id)  # room for more
+    follow(viewer, later)
+    assert timeline_follow_merge(follower_id=viewer.id, followee_id=later.id) == 5
+    floor = sorted(recent + dropped)[-20]
+    kept = [p for p in recent[::-1] if p >= floor]
+    assert timelines.timeline_read(viewer.id, before_id=None, count=25) == (kept, [], floor)
+
+    assert _every_page(client_for(viewer), 1) == recent[::-1] + old[::-1]
