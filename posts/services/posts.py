@@ -12,7 +12,7 @@ from django.db import connections, transaction
 from django.utils import timezone
 
 from accounts.models import User, UserCounters
-from accounts.selectors import blocked_among, blocked_either_way
+from accounts.selectors import blocked_among
 from instagram.dispatch import after_commit
 from instagram.errors import ApiError
 from instagram.ids import min_id_at
@@ -106,9 +106,8 @@ def _tagged_validate(*, author: User, tagged: list[int]) -> list[int]:
     existing = set(User.objects.filter(pk__in=tagged, is_active=True).values_list("id", flat=True))
     if set(tagged) - existing:
         raise ApiError(400, "invalid_tagged_user", "A tagged user does not exist.")
-    for user_id in tagged:
-        if blocked_either_way(author.id, user_id):
-            raise ApiError(403, "tagged_user_blocked", "A tagged user cannot be tagged by you.")
+    if blocked_among(author.id, tagged):  # one query per shard, however many are tagged
+        raise ApiError(403, "tagged_user_blocked", "A tagged user cannot be tagged by you.")
     return tagged
 
 

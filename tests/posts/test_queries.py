@@ -49,3 +49,19 @@ def test_post_detail_queries(timeline, client_for, queries):
         response = client_for(viewer).get(f"/api/v1/posts/{posts[0]}")
 
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize("tagged", [2, 12])
+def test_post_create_queries_do_not_grow_with_the_users_tagged(
+    make_user, client_for, media_for, queries, redis_client, tagged
+):
+    author = make_user("author", shard="shard_0")
+    people = [str(make_user(f"t{n}", shard=f"shard_{n % 2}").id) for n in range(tagged)]
+    api = client_for(author)
+    body = {"media_ids": [str(m) for m in media_for(author)], "tagged_users": people}
+    api.get("/api/v1/accounts/me")  # the token is cached
+
+    with queries(22):  # the same for 2 users tagged as for 12
+        response = api.post("/api/v1/posts", body, format="json")
+
+    assert response.status_code == 201, response.json()
