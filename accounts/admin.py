@@ -33,7 +33,7 @@ from accounts.services.auth import (
     user_tokens_forget,
     user_tokens_mark_revoked,
 )
-from accounts.services.graph import follow_requests_approve_all
+from accounts.services.graph import follow_requests_approve_all_later
 from accounts.services.profile import user_cards_forget
 from instagram.admin import RefusedWhileUnavailable, ShardedModelAdmin, refused_while_unavailable
 from instagram.api import client_ip
@@ -186,9 +186,13 @@ class UserAdmin(RefusedWhileUnavailable, DjangoUserAdmin):
             user_tokens_mark_revoked(user_ids=[obj.pk])
         if change and not obj.is_private:
             # Going public approves every pending request, as profile_update does: on the
-            # shards, so once the row commits, and on any save of a public account, so saving
-            # it again finishes what an earlier save left.
-            after_commit(lambda: follow_requests_approve_all(target=obj), using="default")
+            # shards (a net now, in case the process dies once the row commits, and at once
+            # after it), and on any save of a public account, so saving it again finishes
+            # what an earlier save left.
+            follow_requests_approve_all_later(target_id=obj.pk, net=True)
+            after_commit(
+                lambda: follow_requests_approve_all_later(target_id=obj.pk), using="default"
+            )
 
     def has_delete_permission(self, request, obj=None):
         return False

@@ -49,14 +49,21 @@ def outbox_handler(kind: StrEnum) -> Callable[[Handler], Handler]:
 
 
 def outbox_enqueue(
-    *, partition_id: int, kind: StrEnum, payload: dict, apply_here: bool = False
+    *,
+    partition_id: int,
+    kind: StrEnum,
+    payload: dict,
+    apply_here: bool = False,
+    relay: bool = True,
 ) -> OutboxEvent:
     """Write an event in the caller's open transaction on the shard of `partition_id`.
 
     After commit the Celery relay applies it; with `apply_here`, this process applies it itself
     at once (no hop through the broker: for a handler that only hands work on, such as sending a
     task). Either way the sweep applies it if that never happens (the process died, the broker
-    was down, the handler failed)."""
+    was down, the handler failed). Without `relay`, only the sweep applies it, once RELAY_GRACE
+    has passed: a safety net written before a change on another database commits, whose
+    handler then finds that change made (or not, and does nothing)."""
     using = alias_for_id(partition_id)
     if not _in_transaction(using):
         raise OutboxError("outbox_enqueue must run inside transaction.atomic(using=<shard>)")
@@ -73,7 +80,7 @@ def outbox_enqueue(
     event_id = event.id
     if apply_here:
         after_commit(lambda: outbox_event_process(using=using, event_id=event_id), using=using)
-    else:
+    elif relay:
         after_commit(lambda: outbox_relay_task.apply_async(args=(using, event_id)), using=using)
     return event
 

@@ -40,6 +40,7 @@ class GraphEvent(StrEnum):
     BLOCK_APPLIED = "graph.block_applied"
     FOLLOW_STARTED = "graph.follow_started"  # tell the hooks (timelines merge the posts)
     FOLLOW_ENDED = "graph.follow_ended"  # tell the hooks (timelines drop the posts)
+    REQUESTS_APPROVE_ALL = "graph.requests_approve_all"  # the target went public
 
 
 class FollowStatus(StrEnum):
@@ -296,6 +297,28 @@ def follow_requests_approve_all(*, target: User, batch_size: int = 500) -> int:
         # short batch means nothing was left pending when it ran.
         if len(requester_ids) < batch_size:
             return approved
+
+
+def follow_requests_approve_all_later(*, target_id: int, net: bool = False) -> None:
+    """Have a worker approve every request pending to the target, if it is public by then, in
+    batches (a switch to public costs its request a fixed number of queries, however many are
+    pending). With `net`, only the outbox sweep applies it, once RELAY_GRACE has passed: written
+    before the switch commits (on another database), so a process that dies between the two
+    still has the requests approved."""
+    with transaction.atomic(using=alias_for_id(target_id)):
+        outbox_enqueue(
+            partition_id=target_id,
+            kind=GraphEvent.REQUESTS_APPROVE_ALL,
+            payload={"target_id": target_id},
+            relay=not net,
+        )
+
+
+@outbox_handler(GraphEvent.REQUESTS_APPROVE_ALL)
+def apply_requests_approve_all(payload: dict) -> None:
+    target = User.objects.filter(pk=payload["target_id"], is_private=False).first()
+    if target is not None:  # else the switch never committed, or was undone since
+        follow_requests_approve_all(target=target)
 
 
 def _follow_approved_enqueue(target_id: int, requester_id: int) -> None:

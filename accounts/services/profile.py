@@ -9,7 +9,7 @@ from django.db import transaction
 
 from accounts.models import User
 from accounts.selectors import AUTHOR_CARDS
-from accounts.services.graph import follow_requests_approve_all
+from accounts.services.graph import follow_requests_approve_all_later
 from instagram.cache import cache_forget
 from instagram.dispatch import after_commit
 
@@ -23,16 +23,18 @@ def profile_update(*, user: User, **changes) -> User:
         raise TypeError(f"not editable: {sorted(unknown)}")
     if not changes:
         return user
+    going_public = changes.get("is_private") is False
+    if going_public:  # the requests live on the user's shard: a net for a crash after the switch
+        follow_requests_approve_all_later(target_id=user.id, net=True)
     with transaction.atomic():
         for field, value in changes.items():
             setattr(user, field, value)
         user.save(update_fields=list(changes))  # only these: other fields may be stale
         user_cards_forget(user_ids=[user.id])
-    if changes.get("is_private") is False:
-        # On another database, so after the commit above and not in it: also when the account
-        # was public already, so repeating the edit finishes approvals an earlier one left
-        # (a crash in between, or a request that raced the switch).
-        follow_requests_approve_all(target=user)
+    if going_public:
+        # Also when the account was public already, so repeating the edit finishes approvals
+        # an earlier one left (a request that raced the switch).
+        follow_requests_approve_all_later(target_id=user.id)
     return user
 
 

@@ -2,7 +2,7 @@ import threading
 import time
 
 import pytest
-from django.db import connections, transaction
+from django.db import DatabaseError, connections, transaction
 
 from accounts.models import (
     Block,
@@ -195,14 +195,15 @@ def test_going_public_skips_a_request_handled_meanwhile_and_approves_the_rest(
         finally:
             connections.close_all()
 
+    response = client_for(cat).patch("/api/v1/accounts/me", {"is_private": False}, format="json")
     other = threading.Thread(target=handle_and_commit_once_the_switch_waits_on_it)
     other.start()
     assert handled.wait(10)
-    response = client_for(cat).patch("/api/v1/accounts/me", {"is_private": False}, format="json")
+    settle()  # a worker approves them (in batches, as the switch asked)
     other.join(timeout=30)
     settle()
 
-    assert waited_on.is_set()  # the switch did overlap the change
+    assert waited_on.is_set()  # the approvals did overlap the change
     assert response.status_code == 200
     assert response.json()["is_private"] is False
     expected = [fan for fan in fans if meanwhile == "approved" or fan is not quitter]
@@ -213,6 +214,76 @@ def test_going_public_skips_a_request_handled_meanwhile_and_approves_the_rest(
     assert [_counts(fan) for fan in fans] == [_rows(fan) for fan in fans]
     assert [_counts(fan)[1] for fan in fans] == [int(fan in expected) for fan in fans]
     assert FollowRequest.objects.using("shard_1").filter(target_id=cat.id).count() == 0
+
+
+def test_a_crash_right_after_the_switch_to_public_commits_still_approves_the_requests(
+    make_user, client_for, settle, redis_client, monkeypatch
+):
+    from accounts.services import graph, profile
+
+    cat = make_user("cat", shard="shard_1", private=True)
+    ann = make_user("ann", shard="shard_0")
+    client_for(ann).post(f"/api/v1/users/{cat.id}/follow")
+    enqueue = graph.follow_requests_approve_all_later
+
+    def die_once_switched(*, target_id, net=False):
+        if not net:
+            raise SystemExit("killed")  # the process dies once the switch has committed
+        enqueue(target_id=target_id, net=net)
+
+    monkeypatch.setattr(profile, "follow_requests_approve_all_later", die_once_switched)
+    with pytest.raises(SystemExit):
+        profile.profile_update(user=User.objects.get(pk=cat.pk), is_private=False)
+    monkeypatch.undo()
+    assert User.objects.get(pk=cat.pk).is_private is False
+
+    settle()  # the sweep, once the relay's grace has passed
+
+    assert is_following(ann.id, cat.id)
+    assert _counts(cat) == _rows(cat) == (1, 0)
+
+
+def test_a_switch_to_public_that_never_commits_approves_nothing(
+    make_user, client_for, settle, redis_client, monkeypatch
+):
+    from accounts.services import profile
+
+    cat = make_user("cat", shard="shard_1", private=True)
+    ann = make_user("ann", shard="shard_0")
+    client_for(ann).post(f"/api/v1/users/{cat.id}/follow")
+
+    def fail(*args, **kwargs):
+        raise DatabaseError("the default database went away")
+
+    monkeypatch.setattr(User, "save", fail)
+    with pytest.raises(DatabaseError):
+        profile.profile_update(user=User.objects.get(pk=cat.pk), is_private=False)
+    monkeypatch.undo()
+
+    assert settle() == 1  # the net was written, and found the account still private
+    assert not is_following(ann.id, cat.id)
+    assert FollowRequest.objects.using("shard_1").filter(target_id=cat.id).count() == 1
+
+
+@pytest.mark.parametrize("pending", [2, 12])
+def test_going_public_costs_the_same_queries_however_many_requests_are_pending(
+    make_user, client_for, settle, queries, redis_client, pending
+):
+    cat = make_user("cat", shard="shard_1", private=True)
+    fans = [make_user(f"fan{n}", shard=f"shard_{n % 2}") for n in range(pending)]
+    for fan in fans:
+        client_for(fan).post(f"/api/v1/users/{cat.id}/follow")
+    api = client_for(cat)
+    api.get("/api/v1/accounts/me")  # the token is cached
+
+    # the switch (3, with its savepoint), the user read back, two outbox events (3 each, the
+    # net and the one a worker applies at once), the counts answered
+    with queries(11):
+        response = api.patch("/api/v1/accounts/me", {"is_private": False}, format="json")
+    settle()
+
+    assert response.status_code == 200
+    assert [is_following(fan.id, cat.id) for fan in fans] == [True] * pending
 
 
 def test_repeating_the_switch_to_public_approves_what_an_earlier_one_left_pending(
