@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.core import checks
 
 
 class FeedConfig(AppConfig):
@@ -17,3 +18,24 @@ class FeedConfig(AppConfig):
         ):
             if hook not in registry:
                 registry.append(hook)
+        checks.register(_set_sizes_check)
+
+
+def _set_sizes_check(app_configs, **kwargs) -> list[checks.CheckMessage]:
+    """A ranked page reads FEED_RANKED_WINDOW candidates and a few more from every set at once:
+    a set shorter than that would run out on every first ranked page and send it to the
+    database."""
+    from django.conf import settings
+
+    from feed.selectors import CANDIDATE_SLACK
+
+    needed = settings.FEED_RANKED_WINDOW + CANDIDATE_SLACK + 1
+    return [
+        checks.Error(
+            f"{name} is {getattr(settings, name)}: it must be at least FEED_RANKED_WINDOW + "
+            f"{CANDIDATE_SLACK + 1} ({needed}).",
+            id="feed.E001",
+        )
+        for name in ("FEED_TIMELINE_LENGTH", "FEED_CELEBRITY_POSTS")
+        if getattr(settings, name) < needed
+    ]

@@ -31,9 +31,10 @@ def recent_post_ids(
     limit: int,
     published_since: dt.datetime | None = None,
     before_id: int | None = None,
+    from_id: int = 0,
 ) -> list[int]:
-    """The newest published posts of these authors (below `before_id`): one query per shard,
-    merged newest first."""
+    """The newest published posts of these authors (below `before_id`, from `from_id` on): one
+    query per shard, merged newest first."""
     found: list[int] = []
     for alias, ids in group_by_alias(author_ids).items():
         posts = Post.objects.using(alias).filter(
@@ -46,6 +47,8 @@ def recent_post_ids(
             )
         if before_id is not None:
             posts = posts.filter(id__lt=before_id)
+        if from_id:
+            posts = posts.filter(id__gte=from_id)
         found.extend(posts.order_by("-id").values_list("id", flat=True)[:limit])
     return sorted(found, reverse=True)[:limit]
 
@@ -82,14 +85,15 @@ def timeline_rebuild(*, user_id: int) -> list[int]:
     regular = _regular_followees(user_id)
     length = settings.FEED_TIMELINE_LENGTH
     post_ids = recent_post_ids(regular, limit=length)
-    timelines.timeline_replace(user_id, post_ids, floor=timelines.capped_floor(post_ids, length))
+    built_floor = timelines.capped_floor(post_ids, length)
+    timelines.timeline_replace(user_id, post_ids, floor=built_floor)
     late = recent_post_ids(regular, limit=length, published_since=started - REBUILD_OVERLAP)
     floor = timelines.capped_floor(late, length)
     before = set(regular)
     followed_meanwhile = [u for u in _regular_followees(user_id) if u not in before]
-    if followed_meanwhile:
-        merged = recent_post_ids(followed_meanwhile, limit=length // 4)
-        floor = max(floor, timelines.capped_floor(merged, length // 4))
+    if followed_meanwhile:  # merged as a follow's merge does: down to the floor
+        merged = recent_post_ids(followed_meanwhile, limit=length, from_id=built_floor)
+        floor = max(floor, timelines.capped_floor(merged, length))
         late += merged
     known = set(post_ids)
     timelines.timeline_add(user_id, [p for p in late if p not in known], floor=floor)
@@ -223,10 +227,14 @@ def timeline_follow_merge(*, follower_id: int, followee_id: int) -> int:
         return 0  # unfollowed since
     if timelines.celebrities_among([followee_id]):
         return 0  # merged at read time
-    # The newest quarter-timeline of them: a timeline then holds all of the account's posts
-    # only down to the oldest of those, so it is floored there if there may be more.
-    limit = settings.FEED_TIMELINE_LENGTH // 4
-    post_ids = recent_post_ids([followee_id], limit=limit)
+    # The account's posts down to the timeline's floor, which holds every post above it: so the
+    # floor stays where it is (its value covers every account followed, and would outlive an
+    # unfollow), unless the account has more posts above it than a timeline's length.
+    floor = timelines.timeline_floor(follower_id)
+    if floor is None:
+        return 0  # no timeline: its rebuild reads the account's posts
+    limit = settings.FEED_TIMELINE_LENGTH
+    post_ids = recent_post_ids([followee_id], limit=limit, from_id=floor)
     timelines.timeline_add(follower_id, post_ids, floor=timelines.capped_floor(post_ids, limit))
     return len(post_ids)
 

@@ -7,14 +7,16 @@ Redis is a cache here: any key can be rebuilt from PostgreSQL (services.py).
                            so lexical order is ID order is time order (IDs sort by time) and
                            `ZREVRANGEBYLEX` pages exactly; posts of accounts the user follows,
                            pushed by fan-out, kept near FEED_TIMELINE_LENGTH. A rebuild adds the
-                           sentinel member `0000000000000000000`, so the key exists exactly while
-                           the timeline is complete: a missing key means "rebuild before reading".
-                           Once the set has been cut to its length (or was built or merged from a
-                           capped read), the sentinel names its floor, `0000000000000000000:<ID>`:
-                           the set holds every post at or above that ID and none below it (a post
-                           older than the floor is not added), so a read that runs out of members
-                           meets the sentinel, learns the floor, and pulls what lies below it from
-                           the database.
+                           sentinel member, the lowest, so the key exists exactly while the
+                           timeline is complete: a missing key means "rebuild before reading".
+                           The sentinel names the set's floor, `0000000000000000000:<ID>` (all
+                           zeros: none): the set holds every post at or above that ID and none
+                           below it (a post older than the floor is not added). A set gets a
+                           floor when it is cut to its length, or built or merged from a capped
+                           read. A read that runs out of members meets the sentinel, learns the
+                           floor, and pulls what lies below it from the database. A set written
+                           before floors were kept (a bare `0000000000000000000`, or none) may
+                           have been cut: it is taken as floored at its lowest post.
                            It lives FEED_ACTIVE_DAYS from the user's last feed read, which is what
                            "active" means to fan-out: an idle user's timeline expires, gets no
                            writes, and is rebuilt from the database when they return.
@@ -48,8 +50,9 @@ from instagram.redis import get_redis
 logger = logging.getLogger(__name__)
 
 CELEBRITIES = "celebrities"
-SENTINEL = "0" * 19  # lowest member: marks a complete timeline, never read as a post
-FLOORED = SENTINEL + ":"  # the sentinel of a set cut below: followed by its floor's member
+FLOORED = "0" * 19 + ":"  # the sentinel, the lowest member: followed by the floor's member
+SENTINEL = FLOORED + "0" * 19  # of a set that holds every post: never read as a post
+LEGACY_SENTINEL = "0" * 19  # as written before floors were kept: floored at its lowest post
 ABOVE_SENTINEL = "[" + "0" * 18 + "1"  # the lowest a post's member can be: above any sentinel
 TIMELINE_SOURCE = 0  # the timeline among the sources of a read's floors (celebrities by ID)
 
@@ -72,22 +75,29 @@ def entries(post_ids: Iterable[int]) -> dict[str, int]:
 
 def sentinel(floor: int) -> str:
     """The sentinel of a set that holds every post at or above `floor` (0: every post)."""
-    return FLOORED + member(floor) if floor else SENTINEL
+    return FLOORED + member(floor)
 
 
-UNKNOWN_FLOOR = 10**19 - 1  # a list without a sentinel (written before floors were kept)
+UNKNOWN_FLOOR = 10**19 - 1  # nothing known below a page (see `read_floor`)
 
 
-def read_floor(members: list[bytes], count: int) -> tuple[list[int], int]:
+def read_floor(members: list[bytes], count: int, *, first_page: bool) -> tuple[list[int], int]:
     """The posts of a range read down to `-` of at most `count` members, and the floor of the
     set if the read ran out of posts (it then ends with the sentinel): 0 if the set holds every
     post, or where the read did not run out (every post it returned is at or above the floor,
-    so the floor is no deeper than the page). A list without a sentinel that ran out is taken
-    as knowing nothing below what it returned (UNKNOWN_FLOOR)."""
-    if members and members[-1].startswith(SENTINEL.encode()):
-        floor = members.pop()[len(FLOORED) :]
-        return [int(m) for m in members], int(floor) if floor else 0
-    return [int(m) for m in members], UNKNOWN_FLOOR if len(members) < count else 0
+    so the floor is no deeper than the page). A set from before floors that ran out is floored
+    at its lowest post, the last returned; if the read returned none, at UNKNOWN_FLOOR (below
+    a first page, an empty set holds every post: a cut leaves a full one)."""
+    last = members[-1] if members else None
+    if last is not None and last.startswith(FLOORED.encode()):
+        members.pop()
+        return [int(m) for m in members], int(last[len(FLOORED) :])
+    if last == LEGACY_SENTINEL.encode():
+        members.pop()
+    elif len(members) == count:
+        return [int(m) for m in members], 0
+    post_ids = [int(m) for m in members]
+    return post_ids, post_ids[-1] if post_ids else 0 if first_page else UNKNOWN_FLOOR
 
 
 def capped_floor(post_ids: list[int], limit: int) -> int:
@@ -122,8 +132,8 @@ def timeline_replace(user_id: int, post_ids: list[int], *, floor: int = 0) -> No
 # not added: the set says nothing below its floor, and reads pull from the database there. A set
 # that grows past its length by a twentieth is cut back to it, and its sentinel then names the
 # floor (its lowest member left), so trimming costs one call per length/20 additions. Members
-# are 19-digit IDs, so string order is ID order; a list written before floors were kept has no
-# sentinel, and is taken as floored nowhere until it is cut.
+# are 19-digit IDs, so string order is ID order. A set written before floors were kept (a bare
+# sentinel, or none) gets a floor at its lowest post.
 _ADD_LUA = """
 local call = redis.call
 local length = tonumber(ARGV[1])
@@ -134,12 +144,16 @@ for i = 1, #KEYS do
   local key = KEYS[i]
   local lowest = call('ZRANGE', key, 0, 0)[1]
   if lowest then
-    local floor, sentinel = '0', nil
-    if string.sub(lowest, 1, 19) == '0000000000000000000' then
+    local floor, sentinel
+    if string.sub(lowest, 1, 20) == '0000000000000000000:' then
       sentinel = lowest
-      if lowest ~= '0000000000000000000' then
-        floor = string.sub(lowest, 21)
+      floor = string.sub(lowest, 21)
+    else  -- written before floors were kept, and maybe cut: floored at its lowest post
+      if lowest == '0000000000000000000' then
+        sentinel = lowest
+        lowest = call('ZRANGE', key, 1, 1)[1]
       end
+      floor = lowest or '0000000000000000000'  -- none: it holds every post (a cut leaves many)
     end
     if raise ~= '' and raise > floor then
       floor = raise
@@ -156,10 +170,7 @@ for i = 1, #KEYS do
       sentinel = nil
       floor = call('ZRANGE', key, 0, 0)[1]
     end
-    local named = '0000000000000000000'
-    if floor ~= '0' then
-      named = named .. ':' .. floor
-    end
+    local named = '0000000000000000000:' .. floor
     if named ~= sentinel then
       if sentinel then
         call('ZREM', key, sentinel)
@@ -215,6 +226,18 @@ def timeline_add(user_id: int, post_ids: list[int], *, floor: int = 0) -> None:
         _add([timeline_key(user_id)], [member(post_id) for post_id in post_ids], floor=floor)
 
 
+def timeline_floor(user_id: int) -> int | None:
+    """The timeline's floor (0: it holds every post), or None if it does not exist."""
+    lowest = get_redis().zrange(timeline_key(user_id), 0, 1)
+    if not lowest:
+        return None
+    if lowest[0].startswith(FLOORED.encode()):
+        return int(lowest[0][len(FLOORED) :])
+    if lowest[0] == LEGACY_SENTINEL.encode():  # floored at its lowest post, if any
+        return int(lowest[1]) if len(lowest) > 1 else 0
+    return int(lowest[0])
+
+
 def timeline_remove(user_id: int, post_ids: Iterable[int]) -> None:
     members = [member(post_id) for post_id in post_ids]
     if members:
@@ -249,7 +272,7 @@ def timeline_read(
     celebrities = [u for u, flag in zip(candidates, flags[0], strict=True) if flag] if flags else []
     if not built:
         return None, celebrities, 0
-    post_ids, floor = read_floor(members, count)
+    post_ids, floor = read_floor(members, count, first_page=before_id is None)
     return post_ids, celebrities, floor
 
 
@@ -326,7 +349,9 @@ def celebrity_lists(
     found: dict[int, tuple[list[int] | None, int]] = {}
     for index, author_id in enumerate(author_ids):
         exists, members = results[2 * index], results[2 * index + 1]
-        found[author_id] = read_floor(members, count) if exists else (None, 0)
+        found[author_id] = (
+            read_floor(members, count, first_page=before_id is None) if exists else (None, 0)
+        )
     return found
 
 
@@ -389,13 +414,20 @@ local function home(KEYS)
   local function read(source, key)
     local found = call('ZREVRANGEBYLEX', key, ARGV[2], '-', 'LIMIT', 0, count)
     local last = found[#found]
-    if last and string.sub(last, 1, 19) == '0000000000000000000' then
+    if last and string.sub(last, 1, 20) == '0000000000000000000:' then
       found[#found] = nil
-      if last ~= '0000000000000000000' then
-        floors[#floors + 1] = {source, string.sub(last, 21)}
+      floors[#floors + 1] = {source, string.sub(last, 21)}
+    elseif last == '0000000000000000000' or #found < count then
+      -- Written before floors were kept (a bare sentinel, or none), and ran out: floored at
+      -- its lowest post; with none below the page's bound, nothing is known below it.
+      if last == '0000000000000000000' then
+        found[#found] = nil
       end
-    elseif #found < count then  -- a list without a sentinel (from before floors): unknown
-      floors[#floors + 1] = {source, '9999999999999999999'}
+      if #found > 0 then
+        floors[#floors + 1] = {source, found[#found]}
+      elseif ARGV[2] ~= '+' then
+        floors[#floors + 1] = {source, '9999999999999999999'}
+      end
     end
     lists[#lists + 1] = found
   end
@@ -451,7 +483,8 @@ local function home(KEYS)
     end
     sift_down(1)
   end
-  local cutoff = merged[count] or '0'  -- lists floored above it may lack posts of the page
+  -- Lists floored above the page's last post may lack posts of the page.
+  local cutoff = merged[count] or '0000000000000000000'
   for _, floor in ipairs(floors) do
     if floor[2] > cutoff then
       out[7][#out[7] + 1] = floor[1]

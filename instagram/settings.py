@@ -343,7 +343,7 @@ FEED_FANOUT_THRESHOLD = env_int("FEED_FANOUT_THRESHOLD", 10000)  # followers; ab
 # A timeline lives this long after its owner's last feed read; fan-out skips expired ones.
 FEED_ACTIVE_DAYS = env_int("FEED_ACTIVE_DAYS", 30)
 FEED_TIMELINE_LENGTH = env_int("FEED_TIMELINE_LENGTH", 800)
-FEED_CELEBRITY_POSTS = env_int("FEED_CELEBRITY_POSTS", 200)
+FEED_CELEBRITY_POSTS = env_int("FEED_CELEBRITY_POSTS", 250)  # >= a ranked window and more
 FEED_FANOUT_BATCH = env_int("FEED_FANOUT_BATCH", 1000)
 FEED_RANKED_WINDOW = env_int("FEED_RANKED_WINDOW", 200)
 

@@ -3,6 +3,7 @@ import random
 import pytest
 
 from accounts.services.graph import _following_add
+from feed import timelines
 from feed.services import post_fanout, timeline_follow_merge
 from posts.services.posts import post_publish_if_ready
 
@@ -32,8 +33,8 @@ def publish(media_for, make_user):
 
 @pytest.fixture
 def deep_feed(make_user, follow, publish, client_for, settings, redis_client):
-    """A viewer whose timeline (8), star's list (3) and merge of an account followed late (2)
-    have all been cut, among 40 posts of five sources, oldest first."""
+    """A viewer whose timeline (8) and star's list (3) have been cut, with an account followed
+    late merged down to the timeline's floor, among 40 posts of five sources, oldest first."""
     settings.FEED_TIMELINE_LENGTH = 8
     settings.FEED_CELEBRITY_POSTS = 3
     settings.FEED_FANOUT_THRESHOLD = 2
@@ -54,7 +55,9 @@ def deep_feed(make_user, follow, publish, client_for, settings, redis_client):
             post_fanout(post_id=post_id)
             posts.append((post_id, author.username))
         follow(viewer, late)
-        assert timeline_follow_merge(follower_id=viewer.id, followee_id=late.id) == 2
+        floor = timelines.timeline_floor(viewer.id)
+        merged = [p for p, author in posts if author == "late" and p >= floor]
+        assert timeline_follow_merge(follower_id=viewer.id, followee_id=late.id) == len(merged)
         return viewer, posts
 
     return build

@@ -94,7 +94,7 @@ def test_a_full_rebuild_is_floored_and_a_short_one_is_not(make_user, redis_clien
     assert timelines.timeline_read(user.id, before_id=None, count=9) == ([8, 7], [], 0)
 
 
-def test_a_celebrity_list_written_before_floors_knows_nothing_below_what_it_holds(
+def test_a_celebrity_list_written_before_floors_is_taken_as_floored_at_its_oldest(
     make_user, publish, client_for, follow, settings, redis_client
 ):
     settings.FEED_FANOUT_THRESHOLD = 1
@@ -107,7 +107,10 @@ def test_a_celebrity_list_written_before_floors_knows_nothing_below_what_it_hold
     get_redis().zadd(timelines.celebrity_key(star.id), timelines.entries(posts[2:]))
 
     assert timelines.celebrity_lists([star.id], before_id=None, count=9) == {
-        star.id: ([posts[3], posts[2]], timelines.UNKNOWN_FLOOR)
+        star.id: ([posts[3], posts[2]], posts[2])
+    }
+    assert timelines.celebrity_lists([star.id], before_id=posts[2], count=9) == {
+        star.id: ([], timelines.UNKNOWN_FLOOR)  # nothing known below what it holds
     }
     assert timelines.celebrity_lists([star.id], before_id=None, count=2) == {
         star.id: ([posts[3], posts[2]], 0)  # the read did not run out
@@ -119,8 +122,9 @@ def test_older_posts_of_an_account_followed_later_page_in_order_below_a_cut_time
     make_user, follow, publish, client_for, settings, redis_client
 ):
     """The merge of an account whose posts are all older than the timeline's floor adds none
-    of them (a set holds nothing below its floor): were they added, a read would meet them
-    before the floor and skip the older posts of the accounts followed before."""
+    of them (a set holds nothing below its floor, and a merge reads down to it): were they
+    added, a read would meet them before the floor and skip the older posts of the accounts
+    followed before."""
     settings.FEED_TIMELINE_LENGTH = 20  # a follow merges 5
     settings.POSTS_PER_DAY = 100
     viewer = make_user("viewer", shard="shard_0")
@@ -135,7 +139,7 @@ def test_older_posts_of_an_account_followed_later_page_in_order_below_a_cut_time
     follow_delete(follower=viewer, followee_id=gone.id)
     timeline_follow_remove(follower_id=viewer.id, followee_id=gone.id)  # room for more
     follow(viewer, later)
-    assert timeline_follow_merge(follower_id=viewer.id, followee_id=later.id) == 5
+    assert timeline_follow_merge(follower_id=viewer.id, followee_id=later.id) == 0
     floor = sorted(recent + dropped)[-20]
     kept = [p for p in recent[::-1] if p >= floor]
     assert timelines.timeline_read(viewer.id, before_id=None, count=25) == (kept, [], floor)

@@ -192,7 +192,8 @@ def test_a_missing_celebrity_list_is_rebuilt_by_the_read_that_finds_it(
 
     assert _ids(body) == [posts[1], posts[0]]
     members = redis_client.zrevrangebylex(timelines.celebrity_key(star.id), "+", "-")
-    assert [int(m) for m in members] == [posts[1], posts[0], 0]  # all of them: no floor
+    assert members == [b"%019d" % posts[1], b"%019d" % posts[0], timelines.SENTINEL.encode()]
+    assert timelines.SENTINEL == "0" * 19 + ":" + "0" * 19  # all of them: no floor
 
 
 def test_own_post_is_in_the_feed_at_once(make_user, publish, client_for, redis_client):
@@ -719,7 +720,7 @@ def test_an_account_followed_during_a_rebuild_has_its_posts_merged(
 
     def replace_after_a_follow(user_id, post_ids, **options):
         follow(viewer, new_friend)  # committed while the rebuild was reading...
-        assert services.timeline_follow_merge(follower_id=viewer.id, followee_id=new_friend.id)
+        assert services.timeline_follow_merge(follower_id=viewer.id, followee_id=new_friend.id) == 0
         assert _timeline(viewer) == []  # ...so its merge found no timeline to write
         replace(user_id, post_ids, **options)
 
