@@ -87,22 +87,27 @@ def media_create_from_upload(
         if source is not None:
             _copy_rendition(source, media)
         media.save(using=alias)
-        if source is None:
+        if source is None:  # where its files go (so an expiry finds them, whatever happens)
             media.storage_prefix = f"{uploader_id}/{media.id}"
-            media.original_name = f"original.{inspection.kind.extension}"
-            media.save(using=alias, update_fields=["storage_prefix", "original_name"])
+            media.save(using=alias, update_fields=["storage_prefix"])
     if source is not None:
         return media
 
     # The file is written outside the transaction (no transaction is held open during a slow
     # S3 upload); a failure removes the row again, so nothing is left behind. Once the file is
-    # stored, the rendering is handed on through the outbox before the upload answers: a broker
-    # that is down delays it, and never leaves an answered upload `processing` for good.
+    # stored, its name is recorded, and the rendering handed on through the outbox, in one
+    # transaction before the upload answers: a broker that is down delays the rendering, and
+    # never leaves an answered upload `processing` for good. Only then may an upload of the
+    # same bytes take this one as its source (`_duplicate_source`): one that did earlier could
+    # be left pointing at an upload whose request failed or died, and never be rendered.
+    original_name = f"original.{inspection.kind.extension}"
     try:
         fp.seek(0)
-        storage.media_storage().save(f"{media.storage_prefix}/{media.original_name}", fp)
-        if kind == MediaKind.POST:
-            with transaction.atomic(using=alias):
+        storage.media_storage().save(f"{media.storage_prefix}/{original_name}", fp)
+        with transaction.atomic(using=alias):
+            media.original_name = original_name
+            media.save(using=alias, update_fields=["original_name"])
+            if kind == MediaKind.POST:
                 outbox_enqueue(
                     partition_id=media.id,
                     kind=MediaEvent.UPLOADED,
@@ -150,8 +155,9 @@ def _sha256(fp: IO[bytes]) -> str:
 def _duplicate_source(
     *, alias: str, uploader_id: int, sha256: str, kind: str, filter_id: str
 ) -> Media | None:
-    """The uploader's live earlier upload of the very same bytes, rendered the same way,
-    locked until the duplicate commits: a worker finishing the source locks it before it marks
+    """The uploader's live earlier upload of the very same bytes, rendered the same way, whose
+    file is stored (its name recorded, with its rendering handed on), locked until the
+    duplicate commits: a worker finishing the source locks it before it marks
     the source's duplicates, so it either waits for this one and marks it too, or finishes
     first and this one copies the final state."""
     keep_until = timezone.now() + DUPLICATE_EXPIRY_MARGIN
@@ -166,7 +172,7 @@ def _duplicate_source(
             status__in=[MediaStatus.PROCESSING, MediaStatus.READY],
             duplicate_of_id__isnull=True,
         )
-        .exclude(storage_prefix="")
+        .exclude(original_name="")
         .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=keep_until))
         .order_by("id")
         .first()

@@ -91,3 +91,76 @@ def test_the_expiry_sweep_leaves_an_upload_attached_while_it_ran(authed, media_r
 
     assert _get(media_id).attached_at is not None
     assert stored_files(media_root) == files
+
+
+def _new_upload(user, data: bytes) -> Media:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from media.services import media_create_from_upload
+
+    return media_create_from_upload(
+        uploader_id=user.id,
+        file=SimpleUploadedFile("p.jpg", data, "image/jpeg"),
+        kind="post",
+        filter_id="normal",
+    )
+
+
+def test_the_same_bytes_sent_while_the_first_upload_stores_its_file_are_an_upload_of_their_own(
+    user, media_root, monkeypatch, settle
+):
+    """A double tap: the second request comes while the first stores its file, which then
+    fails. The second must not take the first as its source (removed with its failure)."""
+    from media import storage
+
+    data = images.encode(images.textured(11), "JPEG")
+    real = storage.media_storage()
+    made: dict[str, Media] = {}
+
+    class FailingOnce:
+        def save(self, name, content):
+            if made:
+                return real.save(name, content)
+            made["first"] = Media()  # the second request's own store goes through
+            made["second"] = _new_upload(user, data)
+            raise OSError("storage unavailable")
+
+        def __getattr__(self, attr):
+            return getattr(real, attr)
+
+    monkeypatch.setattr(storage, "media_storage", lambda: FailingOnce())
+    with pytest.raises(OSError):
+        _new_upload(user, data)
+    monkeypatch.undo()
+    second = made["second"]
+    settle()
+    media_process(media_id=second.id)
+
+    assert second.duplicate_of_id is None
+    assert (_get(second.id).status, Media.objects.using(alias_for_id(second.id)).count()) == (
+        "ready",
+        1,
+    )
+
+
+def test_a_retry_of_an_upload_whose_request_died_before_handing_it_on_is_rendered(
+    user, media_root, monkeypatch, settle
+):
+    from media.services import upload as uploads
+
+    data = images.encode(images.textured(12), "JPEG")
+
+    def killed(*args, **kwargs):
+        raise SystemExit("killed")
+
+    with monkeypatch.context() as patched:  # the process dies: no clean-up either
+        patched.setattr(uploads, "outbox_enqueue", killed)
+        patched.setattr(uploads.storage, "delete_prefix", killed)
+        with pytest.raises(SystemExit):
+            _new_upload(user, data)
+    retry = _new_upload(user, data)
+    settle()
+    media_process(media_id=retry.id)
+
+    assert retry.duplicate_of_id is None
+    assert _get(retry.id).status == "ready"
