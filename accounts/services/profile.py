@@ -42,6 +42,7 @@ def profile_picture_set(*, user: User, file) -> User:
     """Render an upload as the profile picture (150 and 320 square) and release the old one."""
     from media.selectors import media_urls
     from media.services import media_release, profile_picture_attach, profile_picture_create
+    from media.services.lifecycle import profile_picture_release_later
 
     media = profile_picture_create(user=user, file=file)
     with transaction.atomic(using="default"):
@@ -53,6 +54,8 @@ def profile_picture_set(*, user: User, file) -> User:
             .values_list("profile_pic_media_id", flat=True)
             .get(pk=user.pk)
         )
+        if previous and previous != media.id:  # committed first, on the uploader's shard
+            profile_picture_release_later(uploader_id=user.id, media_id=previous)
         user.profile_pic_media_id = media.id
         user.profile_pic_url = media_urls(media)["320"]
         user.save(update_fields=["profile_pic_media_id", "profile_pic_url"])

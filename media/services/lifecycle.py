@@ -14,10 +14,12 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from instagram.errors import ApiError
+from instagram.outbox import outbox_enqueue, outbox_handler
 from instagram.redis import get_redis
 from instagram.sharding import alias_for_id, group_by_alias, shard_aliases
 from media import storage
 from media.models import Media, MediaKind, MediaStatus, StorageTier
+from media.services.upload import MediaEvent
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +119,33 @@ def _expired_delete(alias: str, media_id: int, now: dt.datetime) -> int:
             return 0
         media_delete(media=media)
     return 1
+
+
+def profile_picture_release_later(*, uploader_id: int, media_id: int) -> None:
+    """A net for a profile picture being replaced: written (on the uploader's shard) before the
+    switch commits on another database, and applied by the outbox sweep once RELAY_GRACE has
+    passed, it releases the old picture if no user points at it then. So a process that dies
+    between the switch and the release leaves no picture attached for good; a switch that
+    never commits leaves the picture in use, and the net does nothing."""
+    with transaction.atomic(using=alias_for_id(uploader_id)):
+        outbox_enqueue(
+            partition_id=uploader_id,
+            kind=MediaEvent.PROFILE_REPLACED,
+            payload={"uploader_id": uploader_id, "media_id": media_id},
+            relay=False,
+        )
+
+
+@outbox_handler(MediaEvent.PROFILE_REPLACED)
+def _profile_replaced_apply(payload: dict) -> None:
+    media_id = payload["media_id"]
+    if not _profile_picture_in_use(media_id):
+        Media.objects.using(alias_for_id(payload["uploader_id"])).filter(
+            id=media_id, attached_at__isnull=False
+        ).update(
+            attached_at=None,
+            expires_at=timezone.now() + dt.timedelta(seconds=settings.MEDIA_RELEASE_GRACE_SECONDS),
+        )
 
 
 def _profile_picture_in_use(media_id: int) -> bool:

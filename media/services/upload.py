@@ -36,6 +36,7 @@ DUPLICATE_EXPIRY_MARGIN = dt.timedelta(hours=1)
 class MediaEvent(StrEnum):
     UPLOADED = "media.uploaded"  # stored: render it (a task on the `media` queue)
     PROCESSED = "media.processed"  # ready or failed, with its exact duplicates: tell the hooks
+    PROFILE_REPLACED = "media.profile_replaced"  # release the old picture once none uses it
 
 
 def media_upload(

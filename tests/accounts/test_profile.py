@@ -189,6 +189,75 @@ def test_two_profile_pictures_at_once_leave_only_the_last_attached(
     ]
 
 
+def _picture(colour):
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (500, 400), colour).save(buffer, "PNG")
+    return SimpleUploadedFile("me.png", buffer.getvalue(), content_type="image/png")
+
+
+def test_a_crash_once_a_new_profile_picture_is_set_still_frees_the_old_one(
+    make_user, settings, tmp_path, settle, redis_client, monkeypatch
+):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from accounts.services import profile
+    from media import services as media_services
+    from media.models import Media
+
+    settings.MEDIA_ROOT = tmp_path
+    ann = make_user("ann", shard="shard_0")
+    profile.profile_picture_set(user=User.objects.get(pk=ann.pk), file=_picture((200, 10, 10)))
+    old = User.objects.get(pk=ann.pk).profile_pic_media_id
+
+    def killed(**kwargs):
+        raise SystemExit("killed")
+
+    with monkeypatch.context() as patched:  # the process dies once the new one is set
+        patched.setattr(media_services, "media_release", killed)
+        with pytest.raises(SystemExit):
+            profile.profile_picture_set(
+                user=User.objects.get(pk=ann.pk), file=_picture((10, 200, 10))
+            )
+    settle()  # the sweep, once the relay's grace has passed
+    media_services.media_expire(now=timezone.now() + dt.timedelta(days=365))
+
+    new = User.objects.get(pk=ann.pk).profile_pic_media_id
+    assert new != old
+    assert list(Media.objects.using("shard_0").values_list("id", flat=True)) == [new]
+
+
+def test_a_new_profile_picture_that_never_commits_leaves_the_old_one_attached(
+    make_user, settings, tmp_path, settle, redis_client, monkeypatch
+):
+    from django.db import DatabaseError
+
+    from accounts.services import profile
+    from media.models import Media
+
+    settings.MEDIA_ROOT = tmp_path
+    ann = make_user("ann", shard="shard_0")
+    profile.profile_picture_set(user=User.objects.get(pk=ann.pk), file=_picture((200, 10, 10)))
+    old = User.objects.get(pk=ann.pk).profile_pic_media_id
+
+    def fail(*args, **kwargs):
+        raise DatabaseError("the default database went away")
+
+    monkeypatch.setattr(User, "save", fail)
+    with pytest.raises(DatabaseError):
+        profile.profile_picture_set(user=User.objects.get(pk=ann.pk), file=_picture((10, 200, 10)))
+    monkeypatch.undo()
+    settle()  # the net too, which finds the old picture still in use
+
+    assert User.objects.get(pk=ann.pk).profile_pic_media_id == old
+    assert Media.objects.using("shard_0").get(id=old).attached_at is not None
+
+
 @pytest.mark.parametrize(
     ("content", "status", "code"),
     [
