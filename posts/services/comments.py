@@ -85,6 +85,10 @@ def comment_remove(*, comment_id: int) -> bool:
 def _comment_soft_delete(comment: Comment) -> bool:
     using = alias_for_id(comment.id)
     with transaction.atomic(using=using):
+        # The post's row first, which every delete changes (its count): deletes of a reply and
+        # of its comment would otherwise lock the two comments in opposite orders, and deadlock.
+        with connections[using].cursor() as cursor:
+            cursor.execute("SELECT 1 FROM posts_post WHERE id = %s FOR UPDATE", [comment.post_id])
         now = timezone.now()
         removed = (
             Comment.objects.using(using)

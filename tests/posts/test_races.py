@@ -179,3 +179,46 @@ def test_overlapping_creates_of_the_same_location_make_one_row(make_user, client
     assert len(places) == 1
     assert [answer.json()["location_id"] for answer in answers] == [str(places[0][0])] * 2
     assert places[0][2] == "café central"
+
+
+def test_a_reply_and_its_comment_deleted_at_once_both_go_and_keep_the_counts(
+    make_user, client_for, post_for, redis_client
+):
+    """Each delete locks the post first (it changes the post's count either way): a reply's
+    delete locked the reply, then its comment, and the comment's the comment, then its replies,
+    so the two could deadlock."""
+    from posts.models import Comment
+
+    ann = make_user("ann", shard="shard_0")
+    ben = make_user("ben", shard="shard_1")
+    post_id = post_for(ann)
+    api = client_for(ann)
+    top = api.post(f"/api/v1/posts/{post_id}/comments", {"text": "top"}, format="json").json()
+    reply = (
+        client_for(ben)
+        .post(
+            f"/api/v1/posts/{post_id}/comments",
+            {"text": "reply", "parent_id": top["comment_id"]},
+            format="json",
+        )
+        .json()
+    )
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        with _held("shard_0", _post_row_lock(post_id)):
+            first = pool.submit(
+                own_connections(
+                    lambda: client_for(ben).delete(f"/api/v1/comments/{reply['comment_id']}")
+                )
+            )
+            _wait_for_lock_waiters("shard_0", 1)
+            second = pool.submit(
+                own_connections(lambda: api.delete(f"/api/v1/comments/{top['comment_id']}"))
+            )
+            _wait_for_lock_waiters("shard_0", 2)
+        statuses = [first.result(timeout=60).status_code, second.result(timeout=60).status_code]
+
+    assert statuses == [204, 204]
+    assert Post.objects.using("shard_0").get(id=post_id).comment_count == 0
+    assert Comment.objects.using("shard_0").filter(deleted_at__isnull=True).count() == 0
+    assert Comment.objects.using("shard_0").get(id=int(top["comment_id"])).reply_count == 0
