@@ -1,6 +1,8 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from instagram.text import PlainTextField
+
 
 @extend_schema_field(
     {"type": "string", "minLength": 1, "maxLength": 30, "pattern": "^[A-Za-z0-9._]{1,30}$"}
@@ -14,7 +16,7 @@ class RegisterInputSerializer(serializers.Serializer):
     username = UsernameField(max_length=64)
     password = serializers.CharField(max_length=128, trim_whitespace=False)
     email = serializers.EmailField(max_length=254, required=False, allow_blank=True, default="")
-    full_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
+    full_name = PlainTextField(max_length=150, required=False, allow_blank=True, default="")
 
 
 class LoginInputSerializer(serializers.Serializer):
@@ -29,8 +31,8 @@ class PasswordChangeInputSerializer(serializers.Serializer):
 
 
 class ProfileUpdateInputSerializer(serializers.Serializer):
-    full_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
-    bio = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    full_name = PlainTextField(max_length=150, required=False, allow_blank=True)
+    bio = PlainTextField(max_length=150, required=False, allow_blank=True, lines=True)
     is_private = serializers.BooleanField(required=False)
     email = serializers.EmailField(max_length=254, required=False, allow_blank=True)
 

@@ -1,11 +1,11 @@
 import math
 import re
-import unicodedata
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from instagram.api import IdField
+from instagram.text import PlainTextField
 from posts.models import ALT_TEXT_MAX, CAPTION_MAX, COMMENT_MAX, MAX_MEDIA, MAX_TAGGED
 
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
@@ -123,24 +123,8 @@ class CoordinateField(serializers.FloatField):
         return value
 
 
-# What a place name shown to everyone must not hold: controls, line and paragraph separators,
-# and invisible format marks (those that reorder the text around them make a name read
-# differently from what it is), but for the joiners some scripts and emoji are written with.
-_NOT_IN_NAMES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
-_JOINERS = frozenset({"\u200c", "\u200d"})
-
-
-def _plain_name(value: str) -> bool:
-    return not any(unicodedata.category(ch) in _NOT_IN_NAMES and ch not in _JOINERS for ch in value)
-
-
 class LocationInputSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
-
-    def validate_name(self, value: str) -> str:
-        if not _plain_name(value):
-            raise serializers.ValidationError("Names cannot hold control or reordering marks.")
-        return value
+    name = PlainTextField(max_length=100, message="Names cannot hold control or reordering marks.")
 
     lat = CoordinateField(min_value=-90, max_value=90)
     lng = CoordinateField(min_value=-180, max_value=180)

@@ -155,6 +155,16 @@ def test_overlong_fields_are_a_400(api, redis_client):
     assert User.objects.count() == 0
 
 
+def test_a_name_that_reads_backwards_is_a_400(api, redis_client):
+    response = _register(api, username="dave", full_name="evaD\u202e")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == (
+        "full_name: Cannot hold control or reordering marks."
+    )
+    assert User.objects.count() == 0
+
+
 def test_login_with_right_and_wrong_credentials(api, make_user, redis_client):
     make_user("erin")
 

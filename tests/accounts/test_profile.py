@@ -72,6 +72,11 @@ def test_patch_me_updates_the_editable_fields(make_user, client_for):
         ({"bio": "nul\x00byte"}, "bio: Null characters are not allowed."),
         ({"email": "not-an-email"}, "email: Enter a valid email address."),
         ({"is_private": "maybe"}, "is_private: Must be a valid boolean."),
+        ({"full_name": "Ann\u202eB"}, "full_name: Cannot hold control or reordering marks."),
+        ({"full_name": "Ann\nB"}, "full_name: Cannot hold control or reordering marks."),
+        ({"bio": "x\u2066y\u2069"}, "bio: Cannot hold control or reordering marks."),
+        ({"bio": "a\u2028b"}, "bio: Cannot hold control or reordering marks."),
+        ({"bio": "bell\x07"}, "bio: Cannot hold control or reordering marks."),
     ],
 )
 def test_bad_profile_edits_are_a_400_and_change_nothing(make_user, client_for, body, message):
@@ -83,6 +88,19 @@ def test_bad_profile_edits_are_a_400_and_change_nothing(make_user, client_for, b
     assert response.status_code == 400
     assert response.json()["error"]["message"] == message
     assert (ann.bio, ann.is_private, ann.email) == ("before", False, "")
+
+
+def test_a_bio_keeps_its_lines_and_a_name_its_joiners(make_user, client_for):
+    ann = make_user("ann", bio="before")
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
+
+    response = client_for(ann).patch(
+        "/api/v1/accounts/me", {"bio": "line one\nline two", "full_name": family}, format="json"
+    )
+
+    ann.refresh_from_db()
+    assert response.status_code == 200
+    assert (ann.bio, ann.full_name) == ("line one\nline two", family)
 
 
 def test_me_requires_authentication(client_for):
