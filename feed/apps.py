@@ -22,18 +22,19 @@ class FeedConfig(AppConfig):
 
 
 def _set_sizes_check(app_configs, **kwargs) -> list[checks.CheckMessage]:
-    """A ranked page reads FEED_RANKED_WINDOW candidates and a few more from every set at once:
-    a set shorter than that would run out on every first ranked page and send it to the
-    database."""
+    """A first page reads its candidates (a ranked window's, or the largest page's, and a few
+    more) from every set at once: a set shorter than that would run out on every first page
+    and send it to the database."""
     from django.conf import settings
 
     from feed.selectors import CANDIDATE_SLACK
 
-    needed = settings.FEED_RANKED_WINDOW + CANDIDATE_SLACK + 1
+    page = max(settings.FEED_RANKED_WINDOW, settings.PAGINATION_MAX_LIMIT + 1)
+    needed = page + CANDIDATE_SLACK + 1
     return [
         checks.Error(
-            f"{name} is {getattr(settings, name)}: it must be at least FEED_RANKED_WINDOW + "
-            f"{CANDIDATE_SLACK + 1} ({needed}).",
+            f"{name} is {getattr(settings, name)}: it must be at least {needed} (the larger of "
+            f"FEED_RANKED_WINDOW and PAGINATION_MAX_LIMIT + 1, and {CANDIDATE_SLACK + 1}).",
             id="feed.E001",
         )
         for name in ("FEED_TIMELINE_LENGTH", "FEED_CELEBRITY_POSTS")

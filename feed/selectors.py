@@ -212,6 +212,11 @@ def _below_floors(
     deep = [source for source, floor in floors.items() if floor > cutoff]
     if not deep:
         return set()
+    if before_id is None:
+        # Floored above even a first page (emptied by unfollows or deletes since it was cut,
+        # or written before floors were kept): rebuilt at the next read, so that this pull is
+        # not made again by every page that follows.
+        timelines.sets_forget(read.viewer_id, deep)
     if read.graph is None:
         read.graph = _viewer_graph(read.viewer_id)
     authors = set(read.graph.followees) if timelines.TIMELINE_SOURCE in deep else set()

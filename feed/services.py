@@ -277,4 +277,4 @@ def celebrities_rebuild() -> int:
     return count
 
 
-CELEBRITY_REBUILD_BATCH = 200  # lists rebuilt by one query (per list: up to 200 post IDs)
+CELEBRITY_REBUILD_BATCH = 200  # lists rebuilt by one query (per list: FEED_CELEBRITY_POSTS IDs)

@@ -81,13 +81,12 @@ def sentinel(floor: int) -> str:
 UNKNOWN_FLOOR = 10**19 - 1  # nothing known below a page (see `read_floor`)
 
 
-def read_floor(members: list[bytes], count: int, *, first_page: bool) -> tuple[list[int], int]:
+def read_floor(members: list[bytes], count: int) -> tuple[list[int], int]:
     """The posts of a range read down to `-` of at most `count` members, and the floor of the
     set if the read ran out of posts (it then ends with the sentinel): 0 if the set holds every
     post, or where the read did not run out (every post it returned is at or above the floor,
     so the floor is no deeper than the page). A set from before floors that ran out is floored
-    at its lowest post, the last returned; if the read returned none, at UNKNOWN_FLOOR (below
-    a first page, an empty set holds every post: a cut leaves a full one)."""
+    at its lowest post, the last returned; if the read returned none, at UNKNOWN_FLOOR."""
     last = members[-1] if members else None
     if last is not None and last.startswith(FLOORED.encode()):
         members.pop()
@@ -97,7 +96,7 @@ def read_floor(members: list[bytes], count: int, *, first_page: bool) -> tuple[l
     elif len(members) == count:
         return [int(m) for m in members], 0
     post_ids = [int(m) for m in members]
-    return post_ids, post_ids[-1] if post_ids else 0 if first_page else UNKNOWN_FLOOR
+    return post_ids, post_ids[-1] if post_ids else UNKNOWN_FLOOR
 
 
 def capped_floor(post_ids: list[int], limit: int) -> int:
@@ -139,46 +138,53 @@ local call = redis.call
 local length = tonumber(ARGV[1])
 local raise = ARGV[2]
 local limit = length + math.floor(length / 20)
+local function add(key)
+  local lowest = call('ZRANGE', key, 0, 0)[1]
+  if not lowest then
+    return 0
+  end
+  local floor, sentinel
+  if string.sub(lowest, 1, 20) == '0000000000000000000:' then
+    sentinel = lowest
+    floor = string.sub(lowest, 21)
+  else  -- written before floors were kept, and maybe cut: floored at its lowest post
+    if lowest == '0000000000000000000' then
+      sentinel = lowest
+      lowest = call('ZRANGE', key, 1, 1)[1]
+    end
+    if not lowest then  -- and no post left to tell where: rebuilt at its next read
+      call('DEL', key)
+      return 0
+    end
+    floor = lowest
+  end
+  if raise ~= '' and raise > floor then
+    floor = raise
+    call('ZREMRANGEBYLEX', key, '[0000000000000000001', '(' .. floor)
+  end
+  local size = call('ZCARD', key)
+  for j = 3, #ARGV do
+    if ARGV[j] >= floor then
+      size = size + call('ZADD', key, 0, ARGV[j])
+    end
+  end
+  if size > limit then
+    call('ZREMRANGEBYRANK', key, 0, -length - 1)  -- the sentinel goes with the oldest
+    sentinel = nil
+    floor = call('ZRANGE', key, 0, 0)[1]
+  end
+  local named = '0000000000000000000:' .. floor
+  if named ~= sentinel then
+    if sentinel then
+      call('ZREM', key, sentinel)
+    end
+    call('ZADD', key, 0, named)
+  end
+  return 1
+end
 local written = 0
 for i = 1, #KEYS do
-  local key = KEYS[i]
-  local lowest = call('ZRANGE', key, 0, 0)[1]
-  if lowest then
-    local floor, sentinel
-    if string.sub(lowest, 1, 20) == '0000000000000000000:' then
-      sentinel = lowest
-      floor = string.sub(lowest, 21)
-    else  -- written before floors were kept, and maybe cut: floored at its lowest post
-      if lowest == '0000000000000000000' then
-        sentinel = lowest
-        lowest = call('ZRANGE', key, 1, 1)[1]
-      end
-      floor = lowest or '0000000000000000000'  -- none: it holds every post (a cut leaves many)
-    end
-    if raise ~= '' and raise > floor then
-      floor = raise
-      call('ZREMRANGEBYLEX', key, '[0000000000000000001', '(' .. floor)
-    end
-    local size = call('ZCARD', key)
-    for j = 3, #ARGV do
-      if ARGV[j] >= floor then
-        size = size + call('ZADD', key, 0, ARGV[j])
-      end
-    end
-    if size > limit then
-      call('ZREMRANGEBYRANK', key, 0, -length - 1)  -- the sentinel goes with the oldest
-      sentinel = nil
-      floor = call('ZRANGE', key, 0, 0)[1]
-    end
-    local named = '0000000000000000000:' .. floor
-    if named ~= sentinel then
-      if sentinel then
-        call('ZREM', key, sentinel)
-      end
-      call('ZADD', key, 0, named)
-    end
-    written = written + 1
-  end
+  written = written + add(KEYS[i])
 end
 return written
 """
@@ -227,14 +233,15 @@ def timeline_add(user_id: int, post_ids: list[int], *, floor: int = 0) -> None:
 
 
 def timeline_floor(user_id: int) -> int | None:
-    """The timeline's floor (0: it holds every post), or None if it does not exist."""
+    """The timeline's floor (0: it holds every post), or None if it does not exist (or, written
+    before floors were kept, holds no post to tell it by: its next read rebuilds it)."""
     lowest = get_redis().zrange(timeline_key(user_id), 0, 1)
     if not lowest:
         return None
     if lowest[0].startswith(FLOORED.encode()):
         return int(lowest[0][len(FLOORED) :])
-    if lowest[0] == LEGACY_SENTINEL.encode():  # floored at its lowest post, if any
-        return int(lowest[1]) if len(lowest) > 1 else 0
+    if lowest[0] == LEGACY_SENTINEL.encode():  # floored at its lowest post; none: rebuild it
+        return int(lowest[1]) if len(lowest) > 1 else None
     return int(lowest[0])
 
 
@@ -272,7 +279,7 @@ def timeline_read(
     celebrities = [u for u, flag in zip(candidates, flags[0], strict=True) if flag] if flags else []
     if not built:
         return None, celebrities, 0
-    post_ids, floor = read_floor(members, count, first_page=before_id is None)
+    post_ids, floor = read_floor(members, count)
     return post_ids, celebrities, floor
 
 
@@ -292,6 +299,20 @@ def celebrity_readd(author_id: int, post_ids: list[int]) -> None:
             [member(post_id) for post_id in post_ids],
             length=settings.FEED_CELEBRITY_POSTS,
         )
+
+
+def sets_forget(user_id: int, sources: Iterable[int]) -> None:
+    """Drop these sets of a read's sources: the user's timeline (TIMELINE_SOURCE) and
+    celebrities' lists (by ID). The next read that needs one rebuilds it from the database."""
+    keys = [
+        timeline_key(user_id) if source == TIMELINE_SOURCE else celebrity_key(source)
+        for source in sources
+    ]
+    if settings.REDIS_CLUSTER:  # one slot per key
+        for key in keys:
+            get_redis().delete(key)
+    elif keys:
+        get_redis().delete(*keys)
 
 
 def celebrity_remove(author_id: int, post_ids: Iterable[int]) -> None:
@@ -349,9 +370,7 @@ def celebrity_lists(
     found: dict[int, tuple[list[int] | None, int]] = {}
     for index, author_id in enumerate(author_ids):
         exists, members = results[2 * index], results[2 * index + 1]
-        found[author_id] = (
-            read_floor(members, count, first_page=before_id is None) if exists else (None, 0)
-        )
+        found[author_id] = read_floor(members, count) if exists else (None, 0)
     return found
 
 
@@ -419,15 +438,11 @@ local function home(KEYS)
       floors[#floors + 1] = {source, string.sub(last, 21)}
     elseif last == '0000000000000000000' or #found < count then
       -- Written before floors were kept (a bare sentinel, or none), and ran out: floored at
-      -- its lowest post; with none below the page's bound, nothing is known below it.
+      -- its lowest post; with none in the page's range, nothing is known below it.
       if last == '0000000000000000000' then
         found[#found] = nil
       end
-      if #found > 0 then
-        floors[#floors + 1] = {source, found[#found]}
-      elseif ARGV[2] ~= '+' then
-        floors[#floors + 1] = {source, '9999999999999999999'}
-      end
+      floors[#floors + 1] = {source, found[#found] or '9999999999999999999'}
     end
     lists[#lists + 1] = found
   end

@@ -116,8 +116,11 @@ def media_create_from_upload(
                     apply_here=True,
                 )
     except BaseException:
-        storage.delete_prefix(media.storage_prefix)
-        Media.objects.using(alias).filter(id=media.id).delete()
+        # Unless it was handed on (what failed came after that commit: the hand-on itself, or
+        # the process being stopped): it is then stored, and may be a duplicate's source.
+        if not Media.objects.using(alias).filter(id=media.id).exclude(original_name="").exists():
+            storage.delete_prefix(media.storage_prefix)
+            Media.objects.using(alias).filter(id=media.id).delete()
         raise
     return media
 

@@ -163,3 +163,59 @@ def test_a_ranked_first_page_of_a_warm_feed_reads_no_database_below_a_list(
 
     assert sorted(_ids(body)) == sorted(posts[-5:])
     assert pulls == []
+
+
+def test_a_timeline_from_before_floors_cut_then_emptied_by_an_unfollow_shows_older_posts(
+    make_user, follow, publish, client_for, settings, redis_client
+):
+    settings.FEED_TIMELINE_LENGTH = 8
+    settings.POSTS_PER_DAY = 100
+    viewer = make_user("viewer", shard="shard_0")
+    quiet = make_user("quiet", shard="shard_1")
+    loud = make_user("loud", shard="shard_1")
+    follow(viewer, quiet, loud)
+    older = [publish(quiet, f"quiet {n}") for n in range(3)]
+    _feed(client_for(viewer))
+    key = timelines.timeline_key(viewer.id)
+    get_redis().delete(key)  # as the earlier version built and cut it
+    get_redis().zadd(key, {timelines.LEGACY_SENTINEL: 0, **timelines.entries(older)})
+    for n in range(12):
+        _add_before_floors(key, publish(loud, f"loud {n}"), 8)
+    assert get_redis().zrange(key, 0, 0) == [timelines.LEGACY_SENTINEL.encode()]  # cut
+    _following_remove(viewer.id, loud.id)
+    timeline_follow_remove(follower_id=viewer.id, followee_id=loud.id)
+    assert get_redis().zrange(key, 0, -1) == [timelines.LEGACY_SENTINEL.encode()]
+    assert timelines.timeline_floor(viewer.id) is None  # nothing tells its floor: rebuild it
+
+    assert _every_page(client_for(viewer), 5) == older[::-1]
+    post_fanout(post_id=publish(quiet, "new"))  # an add drops such a set, for a rebuild
+    assert get_redis().exists(key) == 0
+
+
+def test_a_cut_timeline_emptied_by_an_unfollow_is_rebuilt_and_first_pages_stay_in_redis(
+    make_user, follow, publish, client_for, settings, redis_client, monkeypatch
+):
+    settings.FEED_TIMELINE_LENGTH = 8
+    settings.POSTS_PER_DAY = 100
+    viewer = make_user("viewer", shard="shard_0")
+    friend = make_user("friend", shard="shard_1")
+    loud = make_user("loud", shard="shard_1")
+    follow(viewer, friend, loud)
+    older = [publish(friend, f"friend {n}") for n in range(3)]
+    client = client_for(viewer)
+    _feed(client)
+    for n in range(12):
+        post_fanout(post_id=publish(loud, f"loud {n}"))
+    assert timelines.timeline_floor(viewer.id) > older[-1]
+    _following_remove(viewer.id, loud.id)
+    timeline_follow_remove(follower_id=viewer.id, followee_id=loud.id)
+    pulls = _database_pulls(monkeypatch)
+
+    assert _ids(_feed(client)) == older[::-1]  # pulled below the floor, and the set dropped
+    assert len(pulls) == 1
+    assert _ids(_feed(client)) == older[::-1]  # rebuilt
+    assert timelines.timeline_floor(viewer.id) == 0
+    pulls.clear()
+    for _ in range(3):
+        assert _ids(_feed(client)) == older[::-1]
+    assert pulls == []
