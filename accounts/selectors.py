@@ -160,6 +160,19 @@ def blocked_either_way(a_id: int, b_id: int) -> bool:
     )
 
 
+def hidden_among(viewer_id: int | None, user_ids: Iterable[int]) -> set[int]:
+    """The users among `user_ids` the viewer may not see: deactivated (or gone), or blocked
+    either way. One query, and one per shard holding any of the active ones (none for none)."""
+    ids = set(user_ids) - {viewer_id}
+    if not ids:
+        return set()
+    active = set(User.objects.filter(pk__in=ids, is_active=True).values_list("id", flat=True))
+    hidden = ids - active
+    if viewer_id is not None:
+        hidden |= blocked_among(viewer_id, active)
+    return hidden
+
+
 def blocked_among(viewer_id: int, user_ids: Iterable[int]) -> set[int]:
     """The users among `user_ids` the viewer blocked or who blocked the viewer.
 

@@ -24,7 +24,7 @@ from django.conf import settings
 from django.db import DatabaseError, connections
 from redis.exceptions import RedisError
 
-from accounts.selectors import AUTHOR_CARDS, following_ids_among
+from accounts.selectors import AUTHOR_CARDS, following_ids_among, hidden_among
 from feed import services, timelines
 from feed.ranking import rank
 from instagram.errors import ApiError
@@ -40,6 +40,7 @@ from posts.hydration import (
     Hydrated,
     PostState,
     Prefetched,
+    mentioned_in,
     post_states,
     posts_hydrate,
     posts_render,
@@ -411,7 +412,12 @@ def feed_home_page(
     elif resume is not None:
         next_cursor = encode_cursor(ts=timestamp_ms_of(resume), id=resume)
     return {
-        "posts": posts_render(posts, hydrated, saved=read.saved),
+        "posts": posts_render(
+            posts,
+            hydrated,
+            saved=read.saved,
+            hidden_mentions=hidden_among(viewer_id, mentioned_in(posts, hydrated)),
+        ),
         "next_cursor": next_cursor,
         "has_more": next_cursor is not None,
     }
@@ -456,7 +462,12 @@ def _ranked_page(read: _Read, page: PageRequest) -> dict:
     end = start + len(chosen)
     has_more = end < len(order)
     return {
-        "posts": posts_render(visible, hydrated, saved=read.saved),
+        "posts": posts_render(
+            visible,
+            hydrated,
+            saved=read.saved,
+            hidden_mentions=hidden_among(viewer_id, mentioned_in(visible, hydrated)),
+        ),
         "next_cursor": encode_cursor(ts=window, id=end, kind=RANKED_CURSOR) if has_more else None,
         "has_more": has_more,
     }

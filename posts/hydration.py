@@ -14,7 +14,7 @@ A post's answer splits in two:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 import orjson
@@ -209,17 +209,44 @@ def posts_hydrate(
 _BOOL = {True: b"true", False: b"false"}
 
 
+_NO_MENTIONS = b'"mentions":[]'
+
+
+def mentioned_in(states: list[PostState], hydrated: Hydrated) -> set[int]:
+    """The users these posts' bodies mention (a body that mentions none is not decoded)."""
+    return {
+        int(m["user_id"])
+        for state in states
+        if _NO_MENTIONS not in (json := hydrated.bodies[state.id].json)
+        for m in orjson.loads(json)["mentions"]
+    }
+
+
+def _body(json: bytes, hidden_mentions: Collection[int]) -> bytes:
+    """A body's JSON without the mentions of users the viewer may not see."""
+    if not hidden_mentions or _NO_MENTIONS in json:
+        return json
+    body = orjson.loads(json)
+    body["mentions"] = [m for m in body["mentions"] if int(m["user_id"]) not in hidden_mentions]
+    return dumps(body)
+
+
 def posts_render(
-    states: list[PostState], hydrated: Hydrated, *, saved: set[int]
+    states: list[PostState],
+    hydrated: Hydrated,
+    *,
+    saved: set[int],
+    hidden_mentions: Collection[int] = (),
 ) -> list[orjson.Fragment]:
     """The contract's post objects, in the order given: each body's JSON with the author and
-    the viewer's state spliced in, so cached bodies are never decoded and encoded again."""
+    the viewer's state spliced in, so cached bodies are never decoded and encoded again (but
+    for those mentioning users the viewer may not see, `hidden_mentions`, who are left out)."""
     return [
         orjson.Fragment(
             b'%s,"author":%s,"like_count":%d,"comment_count":%d,"viewer_has_liked":%s,'
             b'"viewer_has_saved":%s}'
             % (
-                hydrated.bodies[state.id].json[:-1],
+                _body(hydrated.bodies[state.id].json, hidden_mentions)[:-1],
                 hydrated.cards[state.author_id].json,
                 state.like_count,
                 state.comment_count,

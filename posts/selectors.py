@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import heapq
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field, replace
 from typing import cast
 
@@ -20,7 +20,7 @@ from django.db.models import F, Q, Window
 from django.db.models.functions import RowNumber
 
 from accounts.models import Following
-from accounts.selectors import blocked_among
+from accounts.selectors import blocked_among, hidden_among
 from instagram.ids import MAX_ID, id_array, timestamp_ms_of
 from instagram.pagination import PageRequest, encode_cursor
 from instagram.scatter import scatter
@@ -108,7 +108,13 @@ def posts_visible_render(viewer_id: int | None, post_ids: list[int]) -> list[dic
 
 def render_rows(viewer_id: int | None, rows: list, access: AuthorAccess) -> list[dict]:
     saved = saved_among(viewer_id, [row.id for row in rows]) if viewer_id is not None else set()
-    return post_rows_render(rows, authors=access.authors, saved=saved)
+    mentioned = {int(m["user_id"]) for row in rows for m in row.mentions}
+    return post_rows_render(
+        rows,
+        authors=access.authors,
+        saved=saved,
+        hidden_mentions=hidden_among(viewer_id, mentioned),
+    )
 
 
 def post_get_visible(*, viewer_id: int | None, post_id: int) -> Post | None:
@@ -560,9 +566,14 @@ def locations_by_id(location_ids: set[int]) -> dict[int, dict]:
 
 
 def post_rows_render(
-    rows: list[PostRow], *, authors: dict[int, dict], saved: set[int]
+    rows: list[PostRow],
+    *,
+    authors: dict[int, dict],
+    saved: set[int],
+    hidden_mentions: Collection[int] = (),
 ) -> list[dict]:
-    """The contract's post objects from rows (locations read in one query if any)."""
+    """The contract's post objects from rows (locations read in one query if any), without
+    the mentions of users the viewer may not see (`hidden_mentions`)."""
     locations = locations_by_id({r.location_id for r in rows if r.location_id is not None})
     bodies = []
     for row in rows:
@@ -579,7 +590,7 @@ def post_rows_render(
                 "media": [media_item(item) for item in row.media],
                 "caption": row.caption,
                 "hashtags": row.hashtags,
-                "mentions": row.mentions,
+                "mentions": [m for m in row.mentions if int(m["user_id"]) not in hidden_mentions],
                 "location": locations.get(row.location_id) if row.location_id else None,
                 "like_count": row.like_count,
                 "comment_count": row.comment_count,
