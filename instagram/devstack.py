@@ -153,8 +153,11 @@ def services(stack: ExitStack, var: Path, *, persistent_redis: bool) -> dict[str
         stack.callback(postgres.stop)
     if not os.environ.get("REDIS_URL"):
         valkey = EmbeddedValkey(var / "valkey" if persistent_redis else None, 6390)
-        env.update(valkey.start())
+        started = valkey.start()
         stack.callback(valkey.stop)
+        if os.environ.get("CELERY_BROKER_URL"):  # a broker of its own (RabbitMQ, say) stays
+            started.pop("CELERY_BROKER_URL")
+        env.update(started)
     return env
 
 
@@ -232,7 +235,9 @@ def _stop_on_signals() -> None:
 
 def start_stack(
     stack: ExitStack, var: Path, port: int, *, seed: bool, seed_required: bool = False
-) -> tuple[dict, Processes]:
+) -> tuple[dict, Processes, bool]:
+    """Start everything; returns the environment, the processes, and whether the demo data
+    is there (seeded now or before)."""
     env = dict(os.environ)
     env.setdefault("DEBUG", "1")
     env.update(services(stack, var, persistent_redis=True))
@@ -244,9 +249,11 @@ def start_stack(
 
     log("migrating every database")
     manage(env, "migrate_all", "--noinput")
+    seeded = False
     if seed:
         try:
             manage(env, "seed_demo")
+            seeded = True
         except subprocess.CalledProcessError:
             if seed_required:
                 raise
@@ -292,7 +299,7 @@ def start_stack(
         ],
         env,
     )
-    return env, processes
+    return env, processes, seeded
 
 
 def cmd_run(args) -> int:
@@ -303,18 +310,23 @@ def cmd_run(args) -> int:
     with ExitStack() as stack:
         try:
             started = time.monotonic()
-            _, processes = start_stack(stack, var, port, seed=True)
+            _, processes, seeded = start_stack(stack, var, port, seed=True)
             base = f"http://127.0.0.1:{port}"
             procs = [proc for _, proc in processes.children]
             if not wait_ready(f"{base}/readyz", 180, procs):
                 log("the stack did not become ready; stopping")
                 return 1
             user, password = DEMO_ADMIN
+            admin = (
+                f"(user {user!r}, password {password!r})"
+                if seeded
+                else "(no demo admin: `.venv/bin/python manage.py createsuperuser`)"
+            )
             print(
                 f"\nInstagram is running (ready in {time.monotonic() - started:.1f} s)\n"
                 f"  API docs   {base}/api/docs/\n"
                 f"  API schema {base}/api/schema/\n"
-                f"  Admin      {base}/admin/   (user {user!r}, password {password!r})\n"
+                f"  Admin      {base}/admin/   {admin}\n"
                 f"  Health     {base}/readyz   Metrics {base}/metrics\n"
                 "Press Ctrl-C to stop.\n",
                 flush=True,
@@ -339,7 +351,7 @@ def cmd_smoke(args) -> int:
     try:
         with ExitStack() as stack:
             started = time.monotonic()
-            _, processes = start_stack(stack, var, port, seed=True, seed_required=True)
+            _, processes, _ = start_stack(stack, var, port, seed=True, seed_required=True)
             procs = [proc for _, proc in processes.children]
             base = f"http://127.0.0.1:{port}"
             ready = wait_ready(f"{base}/readyz", 180, procs)
