@@ -71,6 +71,11 @@ class PostAdmin(ShardedModelAdmin):
             return  # not "changed successfully" after "Not saved"
         super().message_user(request, message, level, *args, **kwargs)
 
+    def log_change(self, request, obj, message):
+        if getattr(request, "post_not_saved", False):
+            return None  # nothing changed: no entry in the history saying it did
+        return super().log_change(request, obj, message)
+
     @admin.display(description="caption")
     def short_caption(self, obj):
         return obj.caption[:60]

@@ -4,6 +4,7 @@ a like, a reply or a delete committed meanwhile survives the save."""
 import threading
 
 import pytest
+from django.contrib.admin.models import LogEntry
 
 from accounts.models import UserCounters
 from posts.admin import PostAdmin
@@ -67,6 +68,7 @@ def test_a_delete_committed_while_the_admin_edits_is_not_undone(
     assert statuses == [204]
     assert [str(m) for m in saved.context["messages"]] == ["Not saved: Post not found."]
     assert (post.deleted_at is not None, post.caption, counters.post_count) == (True, "before", 0)
+    assert LogEntry.objects.filter(object_id=str(post_id)).count() == 0  # no "changed" entry
 
 
 @pytest.mark.django_db(databases=ALL)
