@@ -460,7 +460,20 @@ local function home(KEYS)
   end
   -- Merge the lists (each newest first) through a heap of their heads, newest on top: count
   -- pops of log(lists) steps each. Members are 19-digit IDs, so any string order is ID order.
+  -- A single list (no followed celebrity posted) is the page as it is.
   local heap, at = {}, {}
+  for i = 1, #lists do
+    if #lists[i] > 0 then
+      at[i] = 1
+      heap[#heap + 1] = i
+    end
+  end
+  local merged = out[3]
+  if #heap == 1 then
+    merged = lists[heap[1]]
+    out[3] = merged
+    heap = {}
+  end
   local function newer(a, b)
     return lists[a][at[a]] > lists[b][at[b]]
   end
@@ -474,16 +487,10 @@ local function home(KEYS)
       i = top
     end
   end
-  for i = 1, #lists do
-    if #lists[i] > 0 then
-      at[i] = 1
-      heap[#heap + 1] = i
-    end
-  end
   for i = math.floor(#heap / 2), 1, -1 do
     sift_down(i)
   end
-  local merged, last = out[3], nil
+  local last = nil
   while #merged < count and #heap > 0 do
     local list = heap[1]
     local member = lists[list][at[list]]
@@ -519,7 +526,11 @@ local function home(KEYS)
   if ARGV[4] ~= '' and #merged > 0 then
     local keys, authors, seen = {}, {}, {}
     for i, member in ipairs(merged) do
-      keys[i] = ARGV[4] .. string.match(member, '^0*(%d+)$') .. ARGV[5]
+      if string.byte(member, 1) ~= 48 then  -- no leading zero to strip (the ID as it is)
+        keys[i] = ARGV[4] .. member .. ARGV[5]
+      else
+        keys[i] = ARGV[4] .. string.match(member, '^0*(%d+)$') .. ARGV[5]
+      end
     end
     local bodies = mget(keys)
     out[4] = bodies
