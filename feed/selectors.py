@@ -310,12 +310,13 @@ def _visible_posts(
                 stale.unfollowed.setdefault(state.author_id, []).append(post_id)
             elif graph.allows(state):
                 eligible.append(state)
-        hydrated = posts_hydrate(eligible, known=hydrated, prefetched=read.prefetched)
-        for state in eligible:
-            if hydrated.author_active(state.author_id):
-                shown.append(state)
-                if len(shown) == want:
-                    break
+        # Only as many as the page still wants are hydrated (their cached entries parsed): more
+        # only where an author turns out inactive.
+        pending = eligible
+        while pending and len(shown) < want:
+            batch, pending = pending[: want - len(shown)], pending[want - len(shown) :]
+            hydrated = posts_hydrate(batch, known=hydrated, prefetched=read.prefetched)
+            shown.extend(state for state in batch if hydrated.author_active(state.author_id))
         if len(shown) == want or len(candidates) < count:
             resume = None
             break

@@ -99,15 +99,15 @@ def test_a_reads_cleanup_racing_a_follow_made_again_keeps_its_posts(
 ):
     viewer, author, post_id = followed_post
     follow_delete(follower=viewer, followee_id=author.id)  # its removal task has not run yet
-    real_hydrate = selectors.posts_hydrate
+    real_cleanup = selectors._stale_remove
 
     def follow_again_meanwhile(*args, **kwargs):
-        monkeypatch.setattr(selectors, "posts_hydrate", real_hydrate)
+        monkeypatch.setattr(selectors, "_stale_remove", real_cleanup)
         follow(viewer, author)  # between this read's graph read and its cleanup
         timeline_follow_merge(follower_id=viewer.id, followee_id=author.id)
-        return real_hydrate(*args, **kwargs)
+        return real_cleanup(*args, **kwargs)
 
-    monkeypatch.setattr(selectors, "posts_hydrate", follow_again_meanwhile)
+    monkeypatch.setattr(selectors, "_stale_remove", follow_again_meanwhile)
     assert _ids(_feed(client_for(viewer))) == []  # not followed when it was read
 
     assert _ids(_feed(client_for(viewer))) == [post_id]
@@ -229,17 +229,17 @@ def test_a_cleanup_that_fails_on_the_database_fails_no_page_and_loses_no_post(
 
     viewer, author, post_id = followed_post
     follow_delete(follower=viewer, followee_id=author.id)  # the read sees it unfollowed
-    real_hydrate = selectors.posts_hydrate
+    real_cleanup = selectors._stale_remove
 
     def follow_again_meanwhile(*args, **kwargs):
-        monkeypatch.setattr(selectors, "posts_hydrate", real_hydrate)
-        follow(viewer, author)
-        return real_hydrate(*args, **kwargs)
+        monkeypatch.setattr(selectors, "_stale_remove", real_cleanup)
+        follow(viewer, author)  # between this read's graph read and its cleanup
+        return real_cleanup(*args, **kwargs)
 
     def down(*args):
         raise OperationalError("the shard went away")
 
-    monkeypatch.setattr(selectors, "posts_hydrate", follow_again_meanwhile)
+    monkeypatch.setattr(selectors, "_stale_remove", follow_again_meanwhile)
     monkeypatch.setattr(selectors, "following_ids_among", down)  # the cleanup's re-check
     answer = client_for(viewer).get("/api/v1/feed")
     monkeypatch.undo()
