@@ -216,8 +216,14 @@ def _below_floors(
     if before_id is None:
         # Floored above even a first page (emptied by unfollows or deletes since it was cut,
         # or written before floors were kept): rebuilt at the next read, so that this pull is
-        # not made again by every page that follows.
-        timelines.sets_forget(read.viewer_id, deep)
+        # not made again by every page that follows. (Not a set too short to hold a first
+        # page however rebuilt: that would rebuild it on every read.)
+        lengths = {timelines.TIMELINE_SOURCE: settings.FEED_TIMELINE_LENGTH}
+        timelines.sets_forget(
+            read.viewer_id,
+            [s for s in deep if lengths.get(s, settings.FEED_CELEBRITY_POSTS) >= count],
+            short_of=count,
+        )
     if read.graph is None:
         read.graph = _viewer_graph(read.viewer_id)
     authors = set(read.graph.followees) if timelines.TIMELINE_SOURCE in deep else set()

@@ -301,18 +301,33 @@ def celebrity_readd(author_id: int, post_ids: list[int]) -> None:
         )
 
 
-def sets_forget(user_id: int, sources: Iterable[int]) -> None:
-    """Drop these sets of a read's sources: the user's timeline (TIMELINE_SOURCE) and
-    celebrities' lists (by ID). The next read that needs one rebuilds it from the database."""
+# Drop each set that still holds fewer posts than ARGV[1]; returns how many were dropped.
+_FORGET_LUA = """
+local dropped = 0
+for i = 1, #KEYS do
+  if redis.call('ZLEXCOUNT', KEYS[i], '[0000000000000000001', '+') < tonumber(ARGV[1]) then
+    dropped = dropped + redis.call('DEL', KEYS[i])
+  end
+end
+return dropped
+"""
+_FORGET_SHA = hashlib.sha1(_FORGET_LUA.encode(), usedforsecurity=False).hexdigest()
+
+
+def sets_forget(user_id: int, sources: Iterable[int], *, short_of: int) -> None:
+    """Drop these sets of a read's sources, the user's timeline (TIMELINE_SOURCE) and
+    celebrities' lists (by ID), each only if it still holds fewer than `short_of` posts (one
+    that another read rebuilt, or fan-out refilled, since this read looked at it stays). The
+    next read that needs one rebuilds it from the database."""
     keys = [
         timeline_key(user_id) if source == TIMELINE_SOURCE else celebrity_key(source)
         for source in sources
     ]
     if settings.REDIS_CLUSTER:  # one slot per key
         for key in keys:
-            get_redis().delete(key)
+            _evalsha(_FORGET_SHA, _FORGET_LUA, [key], [short_of])
     elif keys:
-        get_redis().delete(*keys)
+        _evalsha(_FORGET_SHA, _FORGET_LUA, keys, [short_of])
 
 
 def celebrity_remove(author_id: int, post_ids: Iterable[int]) -> None:

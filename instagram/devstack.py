@@ -236,8 +236,8 @@ def _stop_on_signals() -> None:
 def start_stack(
     stack: ExitStack, var: Path, port: int, *, seed: bool, seed_required: bool = False
 ) -> tuple[dict, Processes, bool]:
-    """Start everything; returns the environment, the processes, and whether the demo data
-    is there (seeded now or before)."""
+    """Start everything; returns the environment, the processes, and whether `seed_demo` ran
+    (it seeds once, and answers that the data is there after)."""
     env = dict(os.environ)
     env.setdefault("DEBUG", "1")
     env.update(services(stack, var, persistent_redis=True))

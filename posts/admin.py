@@ -55,16 +55,24 @@ class PostAdmin(ShardedModelAdmin):
         """Through the services, which lock the row, re-index hashtags and mentions, make a new
         version and never revive a post deleted meanwhile; never a save of the whole row (its
         counts were read with the form)."""
+        caption_saved = False
         try:
             if "caption" in form.changed_data:
                 post_update(author=User(id=obj.author_id), post_id=obj.id, caption=obj.caption)
+                caption_saved = True
             if "location_id" in form.changed_data and not post_location_set(
                 post_id=obj.id, location_id=obj.location_id
             ):
                 raise ApiError(404, "not_found", "Post not found.")
         except ApiError as error:  # deleted meanwhile, or a mention that became impossible
-            self.message_user(request, f"Not saved: {error.detail}", messages.ERROR)
-            request.post_not_saved = True
+            request.post_not_saved = True  # no "changed successfully"
+            if caption_saved:  # committed: the history says so, and only that
+                form.changed_data.remove("location_id")
+                request.post_caption_saved = True
+                message = f"The caption was saved, the location was not: {error.detail}"
+            else:
+                message = f"Not saved: {error.detail}"
+            self.message_user(request, message, messages.ERROR)
 
     def message_user(self, request, message, level=messages.INFO, *args, **kwargs):
         if level == messages.SUCCESS and getattr(request, "post_not_saved", False):
@@ -72,7 +80,9 @@ class PostAdmin(ShardedModelAdmin):
         super().message_user(request, message, level, *args, **kwargs)
 
     def log_change(self, request, obj, message):
-        if getattr(request, "post_not_saved", False):
+        if getattr(request, "post_not_saved", False) and not getattr(
+            request, "post_caption_saved", False
+        ):
             return None  # nothing changed: no entry in the history saying it did
         return super().log_change(request, obj, message)
 

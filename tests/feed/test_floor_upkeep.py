@@ -211,11 +211,43 @@ def test_a_cut_timeline_emptied_by_an_unfollow_is_rebuilt_and_first_pages_stay_i
     timeline_follow_remove(follower_id=viewer.id, followee_id=loud.id)
     pulls = _database_pulls(monkeypatch)
 
-    assert _ids(_feed(client)) == older[::-1]  # pulled below the floor, and the set dropped
+    assert _ids(_feed(client, limit=3)) == older[::-1]  # pulled below the floor, set dropped
     assert len(pulls) == 1
-    assert _ids(_feed(client)) == older[::-1]  # rebuilt
+    assert _ids(_feed(client, limit=3)) == older[::-1]  # rebuilt
     assert timelines.timeline_floor(viewer.id) == 0
     pulls.clear()
     for _ in range(3):
-        assert _ids(_feed(client)) == older[::-1]
+        assert _ids(_feed(client, limit=3)) == older[::-1]
     assert pulls == []
+
+
+def test_a_list_another_follower_rebuilt_since_the_read_looked_is_not_dropped(
+    make_user, follow, publish, client_for, settings, redis_client, monkeypatch
+):
+    settings.FEED_CELEBRITY_POSTS = 6
+    settings.FEED_FANOUT_THRESHOLD = 1
+    settings.POSTS_PER_DAY = 100
+    viewer = make_user("viewer", shard="shard_0")
+    star = make_user("star", shard="shard_1")
+    follow(viewer, star)
+    _feed(client_for(viewer), limit=1)
+    posts = [publish(star, f"p{n}") for n in range(10)]
+    for post_id in posts:
+        post_fanout(post_id=post_id)
+    key = timelines.celebrity_key(star.id)
+    services.celebrity_lists_rebuild([star.id])
+    timelines.celebrity_remove(star.id, posts[-4:])  # 2 posts left above its floor
+    real = services.celebrity_lists_rebuild
+
+    def another_follower_rebuilds_it_first(author_ids):
+        real([star.id])  # after this read's script, before its pull
+        return real(author_ids)
+
+    monkeypatch.setattr(services, "celebrity_lists_rebuild", another_follower_rebuilds_it_first)
+    assert _ids(_feed(client_for(viewer), limit=1)) == [posts[-1]]
+
+    assert timelines.celebrity_lists([star.id], before_id=None, count=99)[star.id] == (
+        posts[:3:-1],
+        posts[4],
+    )
+    assert get_redis().exists(key) == 1

@@ -121,3 +121,36 @@ def test_comments_are_soft_deleted_in_the_admin_never_edited(
     assert [(c.text, c.deleted_at is not None) for c in rows] == [("top", True), ("re", True)]
     assert post.comment_count == 0
     assert client_for(ann).get(comments).json()["comments"] == []
+
+
+@pytest.mark.django_db(databases=ALL, transaction=True)
+def test_a_caption_saved_before_the_location_failed_is_said_and_in_the_history(
+    make_user, post_for, admin_client_all, redis_client, monkeypatch
+):
+    from posts import admin as posts_admin
+    from posts.models import Location
+
+    ann = make_user("ann", shard="shard_1")
+    post_id = post_for(ann, caption="before")
+    place = Location.objects.create(name="Gone soon", lat=1.0, lng=2.0)
+    real_update = posts_admin.post_update
+
+    def update_then_the_location_goes(**kwargs):
+        result = real_update(**kwargs)
+        Location.objects.filter(pk=place.pk).delete()
+        return result
+
+    monkeypatch.setattr(posts_admin, "post_update", update_then_the_location_goes)
+    saved = admin_client_all.post(
+        f"/admin/posts/post/{post_id}/change/",
+        {"caption": "after", "location_id": str(place.pk)},
+        follow=True,
+    )
+
+    post = Post.objects.using("shard_1").get(id=post_id)
+    assert (post.caption, post.location_id) == ("after", None)
+    assert [str(m) for m in saved.context["messages"]] == [
+        "The caption was saved, the location was not: Unknown location."
+    ]
+    entries = LogEntry.objects.filter(object_id=str(post_id))
+    assert [entry.get_change_message() for entry in entries] == ["Changed Caption."]
