@@ -29,6 +29,9 @@ _handlers: dict[str, Handler] = {}
 
 # The relay normally applies an event within milliseconds; the sweep leaves it this long first.
 RELAY_GRACE = dt.timedelta(seconds=10)
+# A net (an event without a relay, written before a change on another database commits) is
+# applied no sooner than this: by then that change has committed, or never will.
+NET_GRACE = dt.timedelta(minutes=5)
 
 
 class OutboxError(RuntimeError):
@@ -61,7 +64,7 @@ def outbox_enqueue(
     After commit the Celery relay applies it; with `apply_here`, this process applies it itself
     at once (no hop through the broker: for a handler that only hands work on, such as sending a
     task). Either way the sweep applies it if that never happens (the process died, the broker
-    was down, the handler failed). Without `relay`, only the sweep applies it, once RELAY_GRACE
+    was down, the handler failed). Without `relay`, only the sweep applies it, once NET_GRACE
     has passed: a safety net written before a change on another database commits, whose
     handler then finds that change made (or not, and does nothing)."""
     using = alias_for_id(partition_id)
@@ -73,7 +76,7 @@ def outbox_enqueue(
         partition_id=partition_id,
         kind=str(kind),
         payload=payload,
-        available_at=timezone.now() + RELAY_GRACE,
+        available_at=timezone.now() + (RELAY_GRACE if relay or apply_here else NET_GRACE),
     )
     from instagram.tasks import outbox_relay_task
 

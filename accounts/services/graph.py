@@ -303,7 +303,7 @@ def follow_requests_approve_all_later(*, target_id: int, net: bool = False) -> N
     """Have a worker approve every request pending to the target, if it is public by then (a
     switch to public costs its request a fixed number of queries, however many are pending; the
     worker's batches commit with the event). With `net`, only the outbox sweep applies it, once
-    RELAY_GRACE has passed: written before the switch commits (on another database), so a
+    NET_GRACE has passed: written before the switch commits (on another database), so a
     process that dies between the two still has the requests approved."""
     with transaction.atomic(using=alias_for_id(target_id)):
         outbox_enqueue(

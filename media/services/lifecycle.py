@@ -123,7 +123,7 @@ def _expired_delete(alias: str, media_id: int, now: dt.datetime) -> int:
 
 def profile_picture_release_later(*, uploader_id: int, media_id: int) -> None:
     """A net for a profile picture being replaced: written (on the uploader's shard) before the
-    switch commits on another database, and applied by the outbox sweep once RELAY_GRACE has
+    switch commits on another database, and applied by the outbox sweep once NET_GRACE has
     passed, it releases the old picture if no user points at it then. So a process that dies
     between the switch and the release leaves no picture attached for good; a switch that
     never commits leaves the picture in use, and the net does nothing."""

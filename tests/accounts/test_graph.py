@@ -236,8 +236,10 @@ def test_a_crash_right_after_the_switch_to_public_commits_still_approves_the_req
         profile.profile_update(user=User.objects.get(pk=cat.pk), is_private=False)
     monkeypatch.undo()
     assert User.objects.get(pk=cat.pk).is_private is False
+    net = OutboxEvent.objects.using("shard_1").get(kind="graph.requests_approve_all")
+    assert round((net.available_at - net.created_at).total_seconds()) == 300  # not before
 
-    settle()  # the sweep, once the relay's grace has passed
+    settle()  # the sweep, once the net's grace has passed
 
     assert is_following(ann.id, cat.id)
     assert _counts(cat) == _rows(cat) == (1, 0)
