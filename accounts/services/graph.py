@@ -300,25 +300,29 @@ def follow_requests_approve_all(*, target: User, batch_size: int = 500) -> int:
 
 
 def follow_requests_approve_all_later(*, target_id: int, net: bool = False) -> None:
-    """Have a worker approve every request pending to the target, if it is public by then (a
-    switch to public costs its request a fixed number of queries, however many are pending; the
-    worker's batches commit with the event). With `net`, only the outbox sweep applies it, once
-    NET_GRACE has passed: written before the switch commits (on another database), so a
-    process that dies between the two still has the requests approved."""
+    """Have a worker approve every request pending to the target, if it is public by then, in
+    batches that each commit (a switch to public costs its request a fixed number of queries,
+    however many are pending). The event only hands the work on to the task, at once in this
+    process; with `net`, only the outbox sweep applies it, once NET_GRACE has passed: written
+    before the switch commits (on another database), so a process that dies between the two
+    still has the requests approved."""
     with transaction.atomic(using=alias_for_id(target_id)):
         outbox_enqueue(
             partition_id=target_id,
             kind=GraphEvent.REQUESTS_APPROVE_ALL,
             payload={"target_id": target_id},
+            apply_here=not net,
             relay=not net,
         )
 
 
 @outbox_handler(GraphEvent.REQUESTS_APPROVE_ALL)
 def apply_requests_approve_all(payload: dict) -> None:
-    target = User.objects.filter(pk=payload["target_id"], is_private=False).first()
-    if target is not None:  # else the switch never committed, or was undone since
-        follow_requests_approve_all(target=target)
+    from accounts.tasks import follow_requests_approve_all_task
+
+    # The task checks that the account is public (else the switch never committed, or was
+    # undone since); a broker that is down fails this, and the event is tried again.
+    follow_requests_approve_all_task.apply_async(args=(payload["target_id"],))
 
 
 def _follow_approved_enqueue(target_id: int, requester_id: int) -> None:

@@ -22,6 +22,7 @@ from accounts.selectors import (
     is_following,
 )
 from accounts.services.graph import follow_edge_sync
+from accounts.tasks import follow_requests_approve_all_task
 from instagram.models import OutboxEvent
 
 ALL = "__all__"
@@ -139,7 +140,9 @@ def test_unfollow_removes_both_sides(pair, client_for, settle, redis_client):
     assert _counts(ben) == _rows(ben) == (0, 0)
 
 
-def test_going_public_approves_pending_requests(make_user, client_for, settle, redis_client):
+def test_going_public_approves_pending_requests(
+    make_user, client_for, settle, redis_client, eager_tasks
+):
     ann = make_user("ann", shard="shard_0")
     cat = make_user("cat", shard="shard_1", private=True)
     client_for(ann).post(f"/api/v1/users/{cat.id}/follow")
@@ -199,7 +202,7 @@ def test_going_public_skips_a_request_handled_meanwhile_and_approves_the_rest(
     other = threading.Thread(target=handle_and_commit_once_the_switch_waits_on_it)
     other.start()
     assert handled.wait(10)
-    settle()  # a worker approves them (in batches, as the switch asked)
+    follow_requests_approve_all_task(cat.id)  # the worker's part, handed on by the request
     other.join(timeout=30)
     settle()
 
@@ -217,7 +220,7 @@ def test_going_public_skips_a_request_handled_meanwhile_and_approves_the_rest(
 
 
 def test_a_crash_right_after_the_switch_to_public_commits_still_approves_the_requests(
-    make_user, client_for, settle, redis_client, monkeypatch
+    make_user, client_for, settle, redis_client, monkeypatch, eager_tasks
 ):
     from accounts.services import graph, profile
 
@@ -282,6 +285,7 @@ def test_going_public_costs_the_same_queries_however_many_requests_are_pending(
     # net and the one a worker applies at once), the counts answered
     with queries(11):
         response = api.patch("/api/v1/accounts/me", {"is_private": False}, format="json")
+    follow_requests_approve_all_task(cat.id)  # the worker's part, handed on by the request
     settle()
 
     assert response.status_code == 200
@@ -289,7 +293,7 @@ def test_going_public_costs_the_same_queries_however_many_requests_are_pending(
 
 
 def test_repeating_the_switch_to_public_approves_what_an_earlier_one_left_pending(
-    make_user, client_for, settle, redis_client
+    make_user, client_for, settle, redis_client, eager_tasks
 ):
     cat = make_user("cat", shard="shard_1", private=True)
     ann = make_user("ann", shard="shard_0")
