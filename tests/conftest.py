@@ -133,17 +133,6 @@ def broker_refusing(monkeypatch):
 
 
 @pytest.fixture
-def eager_tasks():
-    """Celery tasks run where they are sent, as a worker would run them (for tests of what a
-    task completes, e.g. the approvals a switch to public hands on)."""
-    from instagram.celery import app
-
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
-
-
-@pytest.fixture
 def settle():
     """Apply every pending outbox event, as the relay or the sweep would."""
 

@@ -270,59 +270,58 @@ def follow_request_approve(*, target: User, requester_id: int) -> None:
         raise ApiError(404, "request_not_found", "No pending request from that user.")
 
 
-def follow_requests_approve_all(*, target: User, batch_size: int = 500) -> int:
-    """Approve every request still pending to the target (it went public); returns how many.
+APPROVE_BATCH = 500  # requests approved by one event of a switch to public
 
-    Each batch locks and marks its rows in one statement, so a request withdrawn, approved or
-    denied meanwhile is skipped rather than an error, an overlapping call approves other rows
-    instead of the same ones twice, and calling again approves only what is still pending."""
-    using = alias_for_id(target.id)
-    approved = 0
-    while True:
-        with transaction.atomic(using=using):
-            with connections[using].cursor() as cursor:
-                cursor.execute(
-                    "UPDATE accounts_followrequest SET approved_at = %s WHERE id IN ("
-                    " SELECT id FROM accounts_followrequest"
-                    " WHERE target_id = %s AND approved_at IS NULL"
-                    " ORDER BY id LIMIT %s FOR UPDATE"
-                    ") RETURNING requester_id",
-                    [timezone.now(), target.id, batch_size],
-                )
-                requester_ids = [row[0] for row in cursor.fetchall()]
-            for requester_id in requester_ids:
-                _follow_approved_enqueue(target.id, requester_id)
-        approved += len(requester_ids)
-        # FOR UPDATE re-reads rows changed meanwhile and LIMIT then takes the next ones, so a
-        # short batch means nothing was left pending when it ran.
-        if len(requester_ids) < batch_size:
-            return approved
+
+def _follow_requests_approve_batch(target_id: int, batch_size: int) -> int:
+    """Approve up to `batch_size` requests still pending to the target, in the caller's
+    transaction on its shard; returns how many. One statement locks and marks them, so a
+    request withdrawn, approved or denied meanwhile is skipped rather than an error, an
+    overlapping batch approves other rows instead of the same ones twice, and a batch run again
+    approves only what is still pending."""
+    using = alias_for_id(target_id)
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "UPDATE accounts_followrequest SET approved_at = %s WHERE id IN ("
+            " SELECT id FROM accounts_followrequest"
+            " WHERE target_id = %s AND approved_at IS NULL"
+            " ORDER BY id LIMIT %s FOR UPDATE"
+            ") RETURNING requester_id",
+            [timezone.now(), target_id, batch_size],
+        )
+        requester_ids = [row[0] for row in cursor.fetchall()]
+    for requester_id in requester_ids:
+        _follow_approved_enqueue(target_id, requester_id)
+    return len(requester_ids)
 
 
 def follow_requests_approve_all_later(*, target_id: int, net: bool = False) -> None:
-    """Have a worker approve every request pending to the target, if it is public by then, in
-    batches that each commit (a switch to public costs its request a fixed number of queries,
-    however many are pending). The event only hands the work on to the task, at once in this
-    process; with `net`, only the outbox sweep applies it, once NET_GRACE has passed: written
-    before the switch commits (on another database), so a process that dies between the two
-    still has the requests approved."""
+    """Have the outbox approve every request pending to the target, if it is public by then:
+    a chain of events, each approving a batch in its own transaction and writing the next, so a
+    switch to public costs its request a fixed number of queries however many are pending, and
+    every batch is retried until it is applied. With `net`, only the sweep applies the first
+    event, once NET_GRACE has passed: written before the switch commits (on another database),
+    so a process that dies between the two still has the requests approved."""
     with transaction.atomic(using=alias_for_id(target_id)):
         outbox_enqueue(
             partition_id=target_id,
             kind=GraphEvent.REQUESTS_APPROVE_ALL,
             payload={"target_id": target_id},
-            apply_here=not net,
             relay=not net,
         )
 
 
 @outbox_handler(GraphEvent.REQUESTS_APPROVE_ALL)
 def apply_requests_approve_all(payload: dict) -> None:
-    from accounts.tasks import follow_requests_approve_all_task
-
-    # The task checks that the account is public (else the switch never committed, or was
-    # undone since); a broker that is down fails this, and the event is tried again.
-    follow_requests_approve_all_task.apply_async(args=(payload["target_id"],))
+    """One batch, if the account is public now (else the switch never committed, or was undone
+    since: nothing is approved, and the chain ends), then the next event if there may be more."""
+    target_id = payload["target_id"]
+    if not User.objects.filter(pk=target_id, is_private=False).exists():
+        return
+    if _follow_requests_approve_batch(target_id, APPROVE_BATCH) == APPROVE_BATCH:
+        outbox_enqueue(
+            partition_id=target_id, kind=GraphEvent.REQUESTS_APPROVE_ALL, payload=payload
+        )
 
 
 def _follow_approved_enqueue(target_id: int, requester_id: int) -> None:

@@ -54,7 +54,6 @@ def test_unchecking_private_in_the_admin_approves_every_pending_request_once_it_
     settle,
     redis_client,
     django_capture_on_commit_callbacks,
-    eager_tasks,
 ):
     pia = make_user("pia", shard="shard_1", private=True)
     ann = make_user("ann", shard="shard_0")

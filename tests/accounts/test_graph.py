@@ -22,8 +22,8 @@ from accounts.selectors import (
     is_following,
 )
 from accounts.services.graph import follow_edge_sync
-from accounts.tasks import follow_requests_approve_all_task
 from instagram.models import OutboxEvent
+from instagram.sharding import alias_for_id
 
 ALL = "__all__"
 pytestmark = pytest.mark.django_db(databases=ALL)
@@ -140,16 +140,19 @@ def test_unfollow_removes_both_sides(pair, client_for, settle, redis_client):
     assert _counts(ben) == _rows(ben) == (0, 0)
 
 
-def test_going_public_approves_pending_requests(
-    make_user, client_for, settle, redis_client, eager_tasks
-):
+def test_going_public_approves_pending_requests(make_user, client_for, settle, redis_client):
     ann = make_user("ann", shard="shard_0")
     cat = make_user("cat", shard="shard_1", private=True)
     client_for(ann).post(f"/api/v1/users/{cat.id}/follow")
 
     response = client_for(cat).patch("/api/v1/accounts/me", {"is_private": False}, format="json")
+    events = OutboxEvent.objects.using("shard_1").filter(kind="graph.requests_approve_all")
+    # A worker applies the first of the chain at once (the relay; the sweep within 10 s), and
+    # the net no sooner than 5 minutes later.
+    due = sorted(round((e.available_at - e.created_at).total_seconds()) for e in events)
     settle()
 
+    assert due == [10, 300]
     assert response.json()["is_private"] is False
     assert is_following(ann.id, cat.id)
     assert _counts(cat) == (1, 0)
@@ -202,7 +205,7 @@ def test_going_public_skips_a_request_handled_meanwhile_and_approves_the_rest(
     other = threading.Thread(target=handle_and_commit_once_the_switch_waits_on_it)
     other.start()
     assert handled.wait(10)
-    follow_requests_approve_all_task(cat.id)  # the worker's part, handed on by the request
+    settle()  # the outbox approves them, batch by batch
     other.join(timeout=30)
     settle()
 
@@ -220,7 +223,7 @@ def test_going_public_skips_a_request_handled_meanwhile_and_approves_the_rest(
 
 
 def test_a_crash_right_after_the_switch_to_public_commits_still_approves_the_requests(
-    make_user, client_for, settle, redis_client, monkeypatch, eager_tasks
+    make_user, client_for, settle, redis_client, monkeypatch
 ):
     from accounts.services import graph, profile
 
@@ -270,6 +273,68 @@ def test_a_switch_to_public_that_never_commits_approves_nothing(
     assert FollowRequest.objects.using("shard_1").filter(target_id=cat.id).count() == 1
 
 
+def _pending(target) -> int:
+    return (
+        FollowRequest.objects.using(alias_for_id(target.id))
+        .filter(target_id=target.id, approved_at__isnull=True)
+        .count()
+    )
+
+
+def test_a_switch_to_public_undone_meanwhile_approves_no_further_batch(
+    make_user, client_for, settle, redis_client, monkeypatch
+):
+    from accounts.services import graph
+
+    cat = make_user("cat", shard="shard_1", private=True)
+    fans = [make_user(f"fan{n}", shard="shard_0") for n in range(3)]
+    for fan in fans:
+        client_for(fan).post(f"/api/v1/users/{cat.id}/follow")
+    monkeypatch.setattr(graph, "APPROVE_BATCH", 1)  # a chain of three events
+    real_batch = graph._follow_requests_approve_batch
+
+    def batch_then_private_again(target_id, batch_size):
+        approved = real_batch(target_id, batch_size)
+        User.objects.filter(pk=target_id).update(is_private=True)  # before the next batch
+        return approved
+
+    monkeypatch.setattr(graph, "_follow_requests_approve_batch", batch_then_private_again)
+    User.objects.filter(pk=cat.pk).update(is_private=False)
+    graph.follow_requests_approve_all_later(target_id=cat.id)
+    settle()
+
+    assert _pending(cat) == 2  # only the batch that ran while it was public
+    assert [is_following(fan.id, cat.id) for fan in fans] == [True, False, False]
+
+
+def test_a_batch_that_fails_is_tried_again_until_the_requests_are_approved(
+    make_user, client_for, settle, redis_client, monkeypatch
+):
+    from django.db import InterfaceError
+
+    from accounts.services import graph
+
+    cat = make_user("cat", shard="shard_1", private=True)
+    ann = make_user("ann", shard="shard_0")
+    client_for(ann).post(f"/api/v1/users/{cat.id}/follow")
+    real_batch = graph._follow_requests_approve_batch
+    failures = []
+
+    def fails_once(target_id, batch_size):
+        if not failures:
+            failures.append(1)
+            raise InterfaceError("connection already closed")
+        return real_batch(target_id, batch_size)
+
+    monkeypatch.setattr(graph, "_follow_requests_approve_batch", fails_once)
+    client_for(cat).patch("/api/v1/accounts/me", {"is_private": False}, format="json")
+    settle()
+
+    assert failures == [1]
+    assert is_following(ann.id, cat.id)
+    assert _pending(cat) == 0
+
+
 @pytest.mark.parametrize("pending", [2, 12])
 def test_going_public_costs_the_same_queries_however_many_requests_are_pending(
     make_user,
@@ -287,13 +352,11 @@ def test_going_public_costs_the_same_queries_however_many_requests_are_pending(
     api = client_for(cat)
     api.get("/api/v1/accounts/me")  # the token is cached
 
-    # the switch (3, with its savepoint), the user read back, two outbox events (3 each, the
-    # net and the one applied at once), the counts answered; after the commit, that event
-    # applied (6: locked, handed on to a task, marked done)
-    with queries(17), django_capture_on_commit_callbacks(using="shard_1", execute=True) as hooks:
+    # the switch (3, with its savepoint), the user read back, two outbox events (3 each: the
+    # net, and the first of the chain a worker applies), the counts answered
+    with queries(11), django_capture_on_commit_callbacks(using="shard_1", execute=True) as hooks:
         response = api.patch("/api/v1/accounts/me", {"is_private": False}, format="json")
-    assert len(hooks) == 1  # the hand-on; the task itself runs on a worker:
-    follow_requests_approve_all_task(cat.id)
+    assert len(hooks) == 1  # the first event sent to the relay, which a worker runs
     settle()
 
     assert response.status_code == 200
@@ -301,7 +364,7 @@ def test_going_public_costs_the_same_queries_however_many_requests_are_pending(
 
 
 def test_repeating_the_switch_to_public_approves_what_an_earlier_one_left_pending(
-    make_user, client_for, settle, redis_client, eager_tasks
+    make_user, client_for, settle, redis_client
 ):
     cat = make_user("cat", shard="shard_1", private=True)
     ann = make_user("ann", shard="shard_0")

@@ -242,7 +242,7 @@ def test_a_crash_once_a_new_profile_picture_is_set_still_frees_the_old_one(
             profile.profile_picture_set(
                 user=User.objects.get(pk=ann.pk), file=_picture((10, 200, 10))
             )
-    settle()  # the sweep, once the relay's grace has passed
+    settle()  # the sweep, once the net's grace has passed
     media_services.media_expire(now=timezone.now() + dt.timedelta(days=365))
 
     new = User.objects.get(pk=ann.pk).profile_pic_media_id
