@@ -33,12 +33,13 @@ from accounts.services.auth import (
     user_tokens_forget,
     user_tokens_mark_revoked,
 )
-from accounts.services.graph import follow_requests_approve_all_later
+from accounts.services.graph import follow_requests_approve_all_later, switch_to_private_lock
 from accounts.services.profile import user_cards_forget
 from instagram.admin import RefusedWhileUnavailable, ShardedModelAdmin, refused_while_unavailable
 from instagram.api import client_ip
 from instagram.dispatch import after_commit
 from instagram.errors import ApiError
+from instagram.ids import parse_id_text
 from instagram.ratelimit import rate_limit_release
 
 
@@ -169,6 +170,15 @@ class UserAdmin(RefusedWhileUnavailable, DjangoUserAdmin):
         ("Dates", {"fields": ("last_login", "last_active_at", "date_joined")}),
     )
     add_fieldsets = ((None, {"fields": ("username", "password1", "password2")}),)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        """A change saved here may make the account private: it commits under the lock that
+        approvals of pending requests take (`switch_to_private_lock`)."""
+        user_id = parse_id_text(object_id) if request.method == "POST" and object_id else None
+        if user_id is None:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        with switch_to_private_lock(user_id):
+            return super().changeform_view(request, object_id, form_url, extra_context)
 
     def user_change_password(self, request, *args, **kwargs):
         return self.refused_while_unavailable(

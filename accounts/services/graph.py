@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 
 from django.conf import settings
@@ -295,6 +297,17 @@ def _follow_requests_approve_batch(target_id: int, batch_size: int) -> int:
     return len(requester_ids)
 
 
+@contextmanager
+def switch_to_private_lock(user_id: int) -> Iterator[None]:
+    """Around a change that may make the account private, committed inside this block: holds
+    the account's counter lock until after that commit, so an approval batch in flight commits
+    first, and a later one sees the account private."""
+    using = alias_for_id(user_id)
+    with transaction.atomic(using=using):
+        _counters_locked(using, user_id)
+        yield
+
+
 def follow_requests_approve_all_later(*, target_id: int, net: bool = False) -> None:
     """Have the outbox approve every request pending to the target, if it is public by then:
     a chain of events, each approving a batch in its own transaction and writing the next, so a
@@ -314,8 +327,13 @@ def follow_requests_approve_all_later(*, target_id: int, net: bool = False) -> N
 @outbox_handler(GraphEvent.REQUESTS_APPROVE_ALL)
 def apply_requests_approve_all(payload: dict) -> None:
     """One batch, if the account is public now (else the switch never committed, or was undone
-    since: nothing is approved, and the chain ends), then the next event if there may be more."""
+    since: nothing is approved, and the chain ends), then the next event if there may be more.
+
+    Checked under the account's counter lock, held until the batch commits with its event,
+    which a switch to private also takes (`switch_to_private_lock`): a batch either commits
+    before that switch, or sees it."""
     target_id = payload["target_id"]
+    _counters_locked(alias_for_id(target_id), target_id)
     if not User.objects.filter(pk=target_id, is_private=False).exists():
         return
     if _follow_requests_approve_batch(target_id, APPROVE_BATCH) == APPROVE_BATCH:

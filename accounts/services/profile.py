@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import ExitStack
 from functools import partial
 
 from django.db import transaction
 
 from accounts.models import User
 from accounts.selectors import AUTHOR_CARDS
-from accounts.services.graph import follow_requests_approve_all_later
+from accounts.services.graph import follow_requests_approve_all_later, switch_to_private_lock
 from instagram.cache import cache_forget
 from instagram.dispatch import after_commit
 
@@ -26,11 +27,14 @@ def profile_update(*, user: User, **changes) -> User:
     going_public = changes.get("is_private") is False
     if going_public:  # the requests live on the user's shard: a net for a crash after the switch
         follow_requests_approve_all_later(target_id=user.id, net=True)
-    with transaction.atomic():
-        for field, value in changes.items():
-            setattr(user, field, value)
-        user.save(update_fields=list(changes))  # only these: other fields may be stale
-        user_cards_forget(user_ids=[user.id])
+    with ExitStack() as stack:
+        if changes.get("is_private") is True:  # approvals in flight commit first, or see it
+            stack.enter_context(switch_to_private_lock(user.id))
+        with transaction.atomic():
+            for field, value in changes.items():
+                setattr(user, field, value)
+            user.save(update_fields=list(changes))  # only these: other fields may be stale
+            user_cards_forget(user_ids=[user.id])
     if going_public:
         # Also when the account was public already, so repeating the edit finishes approvals
         # an earlier one left (a request that raced the switch).
