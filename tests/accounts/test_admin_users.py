@@ -249,48 +249,17 @@ def test_a_login_racing_the_deactivate_action_keeps_no_token(admin_client_all, m
 
 @pytest.mark.django_db(databases=ALL, transaction=True)
 def test_making_an_account_private_in_the_admin_waits_for_an_approval_batch_in_flight(
-    admin_client_all, make_user, client_for, settle, redis_client, monkeypatch
+    admin_client_all, redis_client, switch_during_an_approval_batch
 ):
     """As the API's switch: the admin's save commits under the lock a batch of approvals
     holds, so when the admin answers, the batch made while the account was public is
     committed, and none comes after."""
-    import threading
-    import time
-    from concurrent.futures import ThreadPoolExecutor
-
-    from accounts.services import graph
-    from tests.locks import lock_waiters, own_connections
-
-    cat = make_user("cat", shard="shard_1", private=True)
-    ann = make_user("ann", shard="shard_0")
-    client_for(ann).post(f"/api/v1/users/{cat.id}/follow")
-    User.objects.filter(pk=cat.pk).update(is_private=False)
-    graph.follow_requests_approve_all_later(target_id=cat.id)
-    real_batch = graph._follow_requests_approve_batch
-    batched = threading.Event()
-
-    def batch_then_wait_for_the_switch(target_id, batch_size):
-        approved = real_batch(target_id, batch_size)
-        batched.set()
-        deadline = time.monotonic() + 5
-        while lock_waiters("shard_1") == 0 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return approved
-
-    monkeypatch.setattr(graph, "_follow_requests_approve_batch", batch_then_wait_for_the_switch)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        worker = pool.submit(own_connections(settle))
-        assert batched.wait(30)
-        saved = admin_client_all.post(
+    saved, approved_when_answered, cat = switch_during_an_approval_batch(
+        lambda cat: admin_client_all.post(
             f"/admin/accounts/user/{cat.pk}/change/",
             _change_form(User.objects.get(pk=cat.pk), is_private=True),
         )
-        approved_when_answered = (
-            FollowRequest.objects.using("shard_1")
-            .filter(target_id=cat.id, approved_at__isnull=False)
-            .count()
-        )
-        worker.result(timeout=30)
+    )
 
     assert (saved.status_code, approved_when_answered) == (302, 1)
     assert User.objects.get(pk=cat.pk).is_private is True

@@ -655,43 +655,16 @@ def test_withdrawing_before_an_approval_is_applied_wins(
 
 @pytest.mark.django_db(databases=ALL, transaction=True)
 def test_no_approval_commits_after_the_switch_to_private_does(
-    make_user, client_for, settle, redis_client, monkeypatch
+    client_for, redis_client, switch_during_an_approval_batch
 ):
     """A batch checks the account is public and commits under a lock the switch to private
     takes too: the switch waits for a batch in flight, so when it answers, every approval
     made while the account was public is committed, and none comes after."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from accounts.services import graph
-    from tests.locks import lock_waiters, own_connections
-
-    cat = make_user("cat", shard="shard_1", private=True)
-    ann = make_user("ann", shard="shard_0")
-    client_for(ann).post(f"/api/v1/users/{cat.id}/follow")
-    User.objects.filter(pk=cat.pk).update(is_private=False)  # the switch to public committed
-    graph.follow_requests_approve_all_later(target_id=cat.id)
-    real_batch = graph._follow_requests_approve_batch
-    batched = threading.Event()
-
-    def batch_then_wait_for_the_switch(target_id, batch_size):
-        approved = real_batch(target_id, batch_size)  # marked, not committed yet
-        batched.set()
-        deadline = time.monotonic() + 5  # for the switch to wait on this batch's lock
-        while lock_waiters("shard_1") == 0 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return approved
-
-    monkeypatch.setattr(graph, "_follow_requests_approve_batch", batch_then_wait_for_the_switch)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        worker = pool.submit(own_connections(settle))
-        assert batched.wait(30)
-        response = client_for(cat).patch("/api/v1/accounts/me", {"is_private": True}, format="json")
-        approved_when_answered = (
-            FollowRequest.objects.using("shard_1")
-            .filter(target_id=cat.id, approved_at__isnull=False)
-            .count()
+    response, approved_when_answered, cat = switch_during_an_approval_batch(
+        lambda cat: client_for(cat).patch(
+            "/api/v1/accounts/me", {"is_private": True}, format="json"
         )
-        worker.result(timeout=30)
+    )
 
     assert (response.json()["is_private"], approved_when_answered) == (True, 1)
     assert User.objects.get(pk=cat.pk).is_private is True
