@@ -300,6 +300,7 @@ MQTT_URL = os.environ.get("MQTT_URL", "mqtt://127.0.0.1:1883")
 # --- REST API --------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["instagram.renderers.ORJSONRenderer"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "instagram.renderers.ContentNegotiation",
     "DEFAULT_PARSER_CLASSES": [
         "instagram.renderers.ORJSONParser",
         "rest_framework.parsers.MultiPartParser",

@@ -427,3 +427,52 @@ def test_the_entrys_refusals_are_valid_wsgi_answers(headers, status, redis_clien
     head, _, body = out.getvalue().partition(b"\r\n\r\n")
     assert (head.split(b"\r\n")[0].split()[1], errors.getvalue()) == (status, "")
     assert json.loads(body)["error"]["code"] in ("payload_too_large", "length_required")
+
+
+@pytest.mark.parametrize(
+    ("accept", "query"),
+    [
+        (None, ""),
+        ("*/*", ""),
+        ("application/json", ""),
+        ("application/json; indent=4", ""),
+        ("text/html, application/json;q=0.9", ""),
+        ("application/*", ""),
+        ("*/*", "format=json"),
+    ],
+)
+def test_content_negotiation_chooses_as_drf_does(accept, query):
+    from rest_framework.negotiation import DefaultContentNegotiation
+    from rest_framework.request import Request
+
+    from instagram.renderers import ContentNegotiation, ORJSONRenderer
+
+    headers = {} if accept is None else {"HTTP_ACCEPT": accept}
+    request = Request(RequestFactory().get(f"/api/v1/feed?{query}", **headers))
+    renderers = [ORJSONRenderer()]
+
+    chosen = ContentNegotiation().select_renderer(request, renderers)
+
+    assert chosen == DefaultContentNegotiation().select_renderer(request, renderers)
+    assert chosen[0] is renderers[0]
+
+
+@pytest.mark.parametrize(
+    ("accept", "query", "status", "body"),
+    [
+        (
+            "text/html",
+            "",
+            406,
+            {"code": "not_acceptable", "message": "Could not satisfy the request Accept header."},
+        ),
+        ("*/*", "format=xml", 404, {"code": "not_found", "message": "Not found."}),
+    ],
+)
+def test_an_api_call_asking_for_what_it_cannot_render_is_refused_in_the_envelope(
+    client, accept, query, status, body, redis_client
+):
+    response = client.get(f"/api/v1/accounts/me?{query}", HTTP_ACCEPT=accept)
+
+    assert response.status_code == status
+    assert response.json() == {"error": body}
