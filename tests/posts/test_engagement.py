@@ -3,7 +3,7 @@ import threading
 import pytest
 from django.db import connections
 
-from accounts.services.graph import block_create
+from accounts.services.graph import _following_add, block_create
 from posts.models import Comment, Like, LikedPost, Post, PostMention, Save
 from posts.selectors import REPLIES_PER_COMMENT
 from posts.services.comments import comment_create
@@ -233,6 +233,61 @@ def test_save_unsave_and_saved_list(make_user, client_for, post_for, redis_clien
     assert saved["posts"][0]["viewer_has_saved"] is True
     assert [int(p["post_id"]) for p in rest["posts"]] == [p1]
     assert list(Save.objects.using("shard_1").values_list("post_id", flat=True)) == [p2]
+
+
+def _lose_access(how, ann, ben, client_for):
+    if how == "author_went_private":
+        client_for(ann).patch("/api/v1/accounts/me", {"is_private": True}, format="json")
+    elif how == "author_blocked_saver":
+        block_create(blocker=ann, blocked_id=ben.id)
+    else:
+        client_for(ben).delete(f"/api/v1/users/{ann.id}/follow")
+
+
+def _regain_access(how, ann, ben, client_for):
+    if how == "author_went_private":
+        client_for(ann).patch("/api/v1/accounts/me", {"is_private": False}, format="json")
+    elif how == "author_blocked_saver":
+        client_for(ann).delete(f"/api/v1/users/{ben.id}/block")
+    else:
+        client_for(ann).patch("/api/v1/accounts/me", {"is_private": False}, format="json")
+
+
+@pytest.mark.parametrize(
+    "how", ["author_went_private", "author_blocked_saver", "saver_unfollowed_private_author"]
+)
+def test_a_saver_who_lost_access_can_still_unsave_and_it_stays_unsaved(
+    make_user, client_for, post_for, settle, redis_client, how
+):
+    private = how == "saver_unfollowed_private_author"
+    ann = make_user("ann", shard="shard_0", private=private)
+    ben = make_user("ben", shard="shard_1")
+    if private:
+        _following_add(ben.id, ann.id)
+        settle()
+    post_id = post_for(ann)
+    assert client_for(ben).post(f"/api/v1/posts/{post_id}/save").status_code == 204
+    _lose_access(how, ann, ben, client_for)
+    settle()
+
+    hidden = client_for(ben).get("/api/v1/accounts/me/saved").json()["posts"]
+    unsave = client_for(ben).delete(f"/api/v1/posts/{post_id}/save")
+    _regain_access(how, ann, ben, client_for)
+    settle()
+    after = client_for(ben).get("/api/v1/accounts/me/saved").json()["posts"]
+
+    assert hidden == []
+    assert unsave.status_code == 204
+    assert list(Save.objects.using("shard_1").filter(user_id=ben.id)) == []
+    assert after == []
+
+
+def test_unsaving_a_post_that_does_not_exist_answers_as_any_unsave(
+    make_user, client_for, redis_client
+):
+    ben = make_user("ben", shard="shard_1")
+
+    assert client_for(ben).delete("/api/v1/posts/1830566972669041668/save").status_code == 204
 
 
 def test_every_reply_of_a_long_thread_can_be_read_a_page_at_a_time(
