@@ -197,7 +197,12 @@ class FollowRequestsApi(APIView):
 class FollowRequestApproveApi(APIView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(request=None, responses={204: None, **error_responses(401, 404)})
+    @extend_schema(
+        request=None,
+        responses={204: None, **error_responses(401, 404, 409)},
+        description="409 `requester_at_following_limit`: the requester follows as many "
+        "accounts as anyone may; the request stays pending.",
+    )
     def post(self, request, user_id: str):
         graph.follow_request_approve(target=request.user, requester_id=_user_id(user_id))
         return Response(status=204)

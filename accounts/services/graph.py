@@ -268,16 +268,46 @@ def follow_delete(*, follower: User, followee_id: int) -> None:
 
 
 def follow_request_approve(*, target: User, requester_id: int) -> None:
+    """Approve a pending request. A requester who already follows as many accounts as anyone
+    may is a 409 and the request stays pending, to approve once they follow fewer (checked
+    again when the follow is made: a request that reaches the limit meanwhile goes back to
+    pending there)."""
+    pending = FollowRequest.objects.using(alias_for_id(target.id)).filter(
+        target_id=target.id, requester_id=requester_id, approved_at__isnull=True
+    )
+    if not pending.exists():
+        raise ApiError(404, "request_not_found", "No pending request from that user.")
+    if _following_count(requester_id) >= settings.FOLLOWING_LIMIT:
+        raise ApiError(
+            409,
+            "requester_at_following_limit",
+            "That user already follows as many accounts as they can; approve their request "
+            "once they follow fewer.",
+        )
     if not _follow_request_approve_pending(target.id, requester_id):
         raise ApiError(404, "request_not_found", "No pending request from that user.")
+
+
+def _following_count(user_id: int) -> int:
+    return (
+        UserCounters.objects.using(alias_for_id(user_id))
+        .filter(user_id=user_id)
+        .values_list("following_count", flat=True)
+        .first()
+        or 0
+    )
 
 
 APPROVE_BATCH = 500  # requests approved by one event of a switch to public
 
 
-def _follow_requests_approve_batch(target_id: int, batch_size: int) -> int:
-    """Approve up to `batch_size` requests still pending to the target, in the caller's
-    transaction on its shard; returns how many. One statement locks and marks them, so a
+def _follow_requests_approve_batch(
+    target_id: int, batch_size: int, after_id: int = 0
+) -> tuple[int, int]:
+    """Approve up to `batch_size` requests still pending to the target, of IDs above
+    `after_id`, in the caller's transaction on its shard; returns how many, and the highest ID
+    approved (the next batch starts above it, so a request put back to pending by its follow's
+    handler is not taken again by the same chain). One statement locks and marks them, so a
     request withdrawn, approved or denied meanwhile is skipped rather than an error, an
     overlapping batch approves other rows instead of the same ones twice, and a batch run again
     approves only what is still pending."""
@@ -286,15 +316,15 @@ def _follow_requests_approve_batch(target_id: int, batch_size: int) -> int:
         cursor.execute(
             "UPDATE accounts_followrequest SET approved_at = %s WHERE id IN ("
             " SELECT id FROM accounts_followrequest"
-            " WHERE target_id = %s AND approved_at IS NULL"
+            " WHERE target_id = %s AND approved_at IS NULL AND id > %s"
             " ORDER BY id LIMIT %s FOR UPDATE"
-            ") RETURNING requester_id",
-            [timezone.now(), target_id, batch_size],
+            ") RETURNING id, requester_id",
+            [timezone.now(), target_id, after_id, batch_size],
         )
-        requester_ids = [row[0] for row in cursor.fetchall()]
-    for requester_id in requester_ids:
+        rows = cursor.fetchall()
+    for _, requester_id in rows:
         _follow_approved_enqueue(target_id, requester_id)
-    return len(requester_ids)
+    return len(rows), max((row[0] for row in rows), default=after_id)
 
 
 @contextmanager
@@ -336,9 +366,14 @@ def apply_requests_approve_all(payload: dict) -> None:
     _counters_locked(alias_for_id(target_id), target_id)
     if not User.objects.filter(pk=target_id, is_private=False).exists():
         return
-    if _follow_requests_approve_batch(target_id, APPROVE_BATCH) == APPROVE_BATCH:
+    approved, last_id = _follow_requests_approve_batch(
+        target_id, APPROVE_BATCH, after_id=payload.get("after_id", 0)
+    )
+    if approved == APPROVE_BATCH:
         outbox_enqueue(
-            partition_id=target_id, kind=GraphEvent.REQUESTS_APPROVE_ALL, payload=payload
+            partition_id=target_id,
+            kind=GraphEvent.REQUESTS_APPROVE_ALL,
+            payload={"target_id": target_id, "after_id": last_id},
         )
 
 
@@ -462,7 +497,10 @@ def apply_follow_sync(payload: dict) -> None:
 
 @outbox_handler(GraphEvent.FOLLOW_APPROVED)
 def apply_follow_approved(payload: dict) -> None:
-    """Create the approved follow, unless it was withdrawn (the marker is gone) meanwhile."""
+    """Create the approved follow, unless it was withdrawn (the marker is gone) meanwhile. A
+    follower who follows as many accounts as anyone may (since the approval, or approved with
+    every other request when the account went public) keeps the request, pending again: it
+    still shows as requested, and can be approved once they follow fewer."""
     follower_id, followee_id = payload["follower_id"], payload["followee_id"]
     marker = FollowRequest.objects.using(alias_for_id(followee_id)).filter(
         target_id=followee_id, requester_id=follower_id, approved_at__isnull=False
@@ -472,9 +510,16 @@ def apply_follow_approved(payload: dict) -> None:
         # Checked under the follower's counter lock, which a withdrawal holds while it deletes
         # the request and a block's unfollow while it removes the edge: neither is undone.
         counters = _counters_locked(using, follower_id)
+        # (Not when this follow is already made: by this handler, run before and cut short.)
+        at_limit = (
+            counters.following_count >= settings.FOLLOWING_LIMIT
+            and not Following.objects.using(using)
+            .filter(follower_id=follower_id, followee_id=followee_id)
+            .exists()
+        )
         if (
             marker.exists()
-            and counters.following_count < settings.FOLLOWING_LIMIT
+            and not at_limit
             and user_get_active(user_id=follower_id) is not None
             and not blocked_either_way(follower_id, followee_id)
             and _insert_edge(using, "accounts_following", ("follower_id", "followee_id"),
@@ -482,7 +527,10 @@ def apply_follow_approved(payload: dict) -> None:
         ):  # fmt: skip
             _counter_add(using, follower_id, "following_count", 1)
     follow_edge_sync(follower_id=follower_id, followee_id=followee_id)
-    marker.delete()
+    if at_limit:
+        marker.update(approved_at=None)
+    else:
+        marker.delete()
 
 
 @outbox_handler(GraphEvent.BLOCK_APPLIED)

@@ -25,8 +25,8 @@ def switch_during_an_approval_batch(make_user, client_for, settle, monkeypatch):
         real_batch = graph._follow_requests_approve_batch
         batched = threading.Event()
 
-        def batch_then_wait_for_the_switch(target_id, batch_size):
-            approved = real_batch(target_id, batch_size)  # marked, not committed yet
+        def batch_then_wait_for_the_switch(target_id, batch_size, **kwargs):
+            approved = real_batch(target_id, batch_size, **kwargs)  # marked, not committed yet
             batched.set()
             deadline = time.monotonic() + 5
             while lock_waiters("shard_1") == 0 and time.monotonic() < deadline:

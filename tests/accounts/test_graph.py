@@ -293,8 +293,8 @@ def test_a_switch_to_public_undone_meanwhile_approves_no_further_batch(
     monkeypatch.setattr(graph, "APPROVE_BATCH", 1)  # a chain of three events
     real_batch = graph._follow_requests_approve_batch
 
-    def batch_then_private_again(target_id, batch_size):
-        approved = real_batch(target_id, batch_size)
+    def batch_then_private_again(target_id, batch_size, **kwargs):
+        approved = real_batch(target_id, batch_size, **kwargs)
         User.objects.filter(pk=target_id).update(is_private=True)  # before the next batch
         return approved
 
@@ -320,11 +320,11 @@ def test_a_batch_that_fails_is_tried_again_until_the_requests_are_approved(
     real_batch = graph._follow_requests_approve_batch
     failures = []
 
-    def fails_once(target_id, batch_size):
+    def fails_once(target_id, batch_size, **kwargs):
         if not failures:
             failures.append(1)
             raise InterfaceError("connection already closed")
-        return real_batch(target_id, batch_size)
+        return real_batch(target_id, batch_size, **kwargs)
 
     monkeypatch.setattr(graph, "_follow_requests_approve_batch", fails_once)
     client_for(cat).patch("/api/v1/accounts/me", {"is_private": False}, format="json")
@@ -668,3 +668,115 @@ def test_no_approval_commits_after_the_switch_to_private_does(
 
     assert (response.json()["is_private"], approved_when_answered) == (True, 1)
     assert User.objects.get(pk=cat.pk).is_private is True
+
+
+def _requested(requester, target) -> list:
+    """The requester's request to the target as (approved?), or [] if there is none."""
+    return [
+        approved_at is not None
+        for approved_at in FollowRequest.objects.using(alias_for_id(target.id))
+        .filter(target_id=target.id, requester_id=requester.id)
+        .values_list("approved_at", flat=True)
+    ]
+
+
+def test_approving_a_requester_at_the_following_limit_is_a_409_and_the_request_stays(
+    make_user, client_for, settle, settings, redis_client
+):
+    settings.FOLLOWING_LIMIT = 1
+    pia = make_user("pia", shard="shard_1", private=True)
+    ann, bob = make_user("ann", shard="shard_0"), make_user("bob", shard="shard_1")
+    client_for(ann).post(f"/api/v1/users/{pia.id}/follow")
+    client_for(ann).post(f"/api/v1/users/{bob.id}/follow")  # at the limit now
+
+    refused = client_for(pia).post(f"/api/v1/accounts/me/follow_requests/{ann.id}/approve")
+    settle()
+    profile = client_for(ann).get(f"/api/v1/users/{pia.id}").json()
+    listed = client_for(pia).get("/api/v1/accounts/me/follow_requests").json()["users"]
+    client_for(ann).delete(f"/api/v1/users/{bob.id}/follow")  # room again
+    approved = client_for(pia).post(f"/api/v1/accounts/me/follow_requests/{ann.id}/approve")
+    settle()
+
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "requester_at_following_limit"
+    assert (profile["follow_requested_by_viewer"], profile["followed_by_viewer"]) == (True, False)
+    assert [u["user_id"] for u in listed] == [str(ann.id)]
+    assert approved.status_code == 204
+    assert is_following(ann.id, pia.id)
+    assert _requested(ann, pia) == []
+
+
+def test_a_requester_who_reached_the_limit_after_the_approval_is_requested_again(
+    make_user, client_for, settle, settings, redis_client
+):
+    from accounts.services.graph import _following_add
+
+    settings.FOLLOWING_LIMIT = 1
+    pia = make_user("pia", shard="shard_1", private=True)
+    ann, bob = make_user("ann", shard="shard_0"), make_user("bob", shard="shard_1")
+    client_for(ann).post(f"/api/v1/users/{pia.id}/follow")
+    approved = client_for(pia).post(f"/api/v1/accounts/me/follow_requests/{ann.id}/approve")
+    approved_before = _requested(ann, pia)
+    _following_add(ann.id, bob.id)  # before the approval's follow is made
+    settle()
+
+    assert (approved.status_code, approved_before) == (204, [True])
+    assert not is_following(ann.id, pia.id)
+    assert _requested(ann, pia) == [False]
+    assert _counts(ann) == (0, 1)
+
+
+def test_the_handler_run_again_after_it_made_the_follow_does_not_put_the_request_back(
+    make_user, client_for, settle, settings, redis_client
+):
+    from accounts.services.graph import _following_add, apply_follow_approved
+
+    settings.FOLLOWING_LIMIT = 1
+    pia = make_user("pia", shard="shard_1", private=True)
+    ann = make_user("ann", shard="shard_0")
+    client_for(ann).post(f"/api/v1/users/{pia.id}/follow")
+    client_for(pia).post(f"/api/v1/accounts/me/follow_requests/{ann.id}/approve")
+    _following_add(ann.id, pia.id)  # the handler's first run, cut short before the request went
+
+    apply_follow_approved({"follower_id": ann.id, "followee_id": pia.id})
+    settle()
+
+    assert is_following(ann.id, pia.id)
+    assert _requested(ann, pia) == []
+    assert _counts(ann) == (0, 1)
+
+
+def test_going_public_keeps_the_requests_it_cannot_make_follows_and_the_chain_ends(
+    make_user, client_for, settle, settings, redis_client, monkeypatch
+):
+    from accounts.services import graph
+
+    settings.FOLLOWING_LIMIT = 1
+    monkeypatch.setattr(graph, "APPROVE_BATCH", 1)  # a batch per request
+    real_batch, batches = graph._follow_requests_approve_batch, []
+
+    def counted(*args, **kwargs):
+        batches.append(kwargs.get("after_id", 0))
+        assert len(batches) < 20, "the chain goes round the same requests"
+        return real_batch(*args, **kwargs)
+
+    monkeypatch.setattr(graph, "_follow_requests_approve_batch", counted)
+    pia = make_user("pia", shard="shard_1", private=True)
+    bob = make_user("bob", shard="shard_1")
+    full = [make_user(f"full{n}", shard="shard_0") for n in range(2)]
+    room = make_user("room", shard="shard_0")
+    for fan in [*full, room]:
+        client_for(fan).post(f"/api/v1/users/{pia.id}/follow")
+    for fan in full:
+        client_for(fan).post(f"/api/v1/users/{bob.id}/follow")  # at the limit
+
+    made_public = client_for(pia).patch("/api/v1/accounts/me", {"is_private": False}, format="json")
+    settle()
+
+    assert made_public.status_code == 200
+    assert [is_following(fan.id, pia.id) for fan in [*full, room]] == [False, False, True]
+    assert [_requested(fan, pia) for fan in [*full, room]] == [[False], [False], []]
+    # Both chains (the relayed one and the net) start at 0 and go up the IDs, each batch above
+    # the last one approved, so neither takes a request put back to pending again: 5 batches
+    # in all, where going round them would never end.
+    assert len(batches) == 5
