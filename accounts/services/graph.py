@@ -75,6 +75,12 @@ def _counters_locked(using: str, user_id: int) -> UserCounters:
     return UserCounters.objects.using(using).select_for_update().get(user_id=user_id)
 
 
+def user_counters_lock(*, user_id: int) -> UserCounters:
+    """The user's counter row (made if missing), locked until the caller's transaction on the
+    user's shard ends: the lock that serialises whatever counts on it (follows, posts)."""
+    return _counters_locked(alias_for_id(user_id), user_id)
+
+
 def _counter_add(using: str, user_id: int, field: str, delta: int) -> None:
     with connections[using].cursor() as cursor:
         cursor.execute(

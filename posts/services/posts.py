@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from accounts.models import User, UserCounters
 from accounts.selectors import blocked_among
+from accounts.services.graph import user_counters_lock
 from instagram.dispatch import after_commit
 from instagram.errors import ApiError
 from instagram.ids import min_id_at
@@ -161,7 +162,7 @@ def post_create(
     tagged = _tagged_validate(author=author, tagged=tagged_user_ids or [])
     if location_id is not None and not Location.objects.filter(pk=location_id).exists():
         raise ApiError(400, "invalid_location", "Unknown location.")
-    _rate_limit(author)
+    _rate_limit(author)  # before anything is written; counted again under the lock below
     if parsed.hashtags:
         Hashtag.objects.bulk_create(
             [Hashtag(name=tag) for tag in parsed.hashtags], ignore_conflicts=True
@@ -169,6 +170,10 @@ def post_create(
 
     using = alias_for_id(author.id)
     with transaction.atomic(using=using):
+        # Under the author's counter lock: two creates at once take turns, and the second
+        # counts the first.
+        user_counters_lock(user_id=author.id)
+        _rate_limit(author)
         now = timezone.now()
         post = Post.objects.using(using).create(
             author_id=author.id,

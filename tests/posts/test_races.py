@@ -222,3 +222,33 @@ def test_a_reply_and_its_comment_deleted_at_once_both_go_and_keep_the_counts(
     assert Post.objects.using("shard_0").get(id=post_id).comment_count == 0
     assert Comment.objects.using("shard_0").filter(deleted_at__isnull=True).count() == 0
     assert Comment.objects.using("shard_0").get(id=int(top["comment_id"])).reply_count == 0
+
+
+def test_two_creates_at_once_do_not_pass_the_daily_limit_together(
+    make_user, client_for, media_for, settings, redis_client
+):
+    from posts.models import Hashtag
+
+    settings.POSTS_PER_DAY = 1
+    ann = make_user("ann", shard="shard_0")
+    media = [[str(i) for i in media_for(ann, 1)] for _ in range(2)]
+
+    def create(media_ids) -> Callable:
+        return own_connections(
+            lambda: client_for(ann).post(
+                "/api/v1/posts", {"media_ids": media_ids, "caption": "#race"}, format="json"
+            )
+        )
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        # Another session writing the same new hashtag holds both once past the first check of
+        # the limit, and lets them on together, as two taps a moment apart.
+        new_tag = f"INSERT INTO {Hashtag._meta.db_table} (name, created_at) VALUES ('race', now())"
+        with _held("default", new_tag):
+            creates = [pool.submit(create(ids)) for ids in media]
+            _wait_for_lock_waiters("default", 2)
+        answers = sorted((f.result(timeout=60) for f in creates), key=lambda a: a.status_code)
+
+    assert [answer.status_code for answer in answers] == [201, 429]
+    assert answers[1].json()["error"]["code"] == "rate_limited"
+    assert Post.objects.using("shard_0").filter(author_id=ann.id).count() == 1
