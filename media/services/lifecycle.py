@@ -68,18 +68,30 @@ def media_release(*, uploader_id: int, media_ids: Iterable[int]) -> int:
     )
 
 
+def _sharing_locked(alias: str, prefix: str) -> list[int]:
+    """The rows whose files are these (exact duplicates share them), locked in ID order until
+    the caller's transaction ends: two deletes of two of them take turns, so the second sees
+    the first gone. (Were both to see the other, both rows would go and the files stay for
+    good, named by no row.)"""
+    if not prefix:
+        return []
+    return list(
+        Media.objects.using(alias)
+        .select_for_update()
+        .filter(storage_prefix=prefix)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+
+
 def media_delete(*, media: Media) -> None:
     """Delete the row, and its files unless an exact duplicate still points at them."""
     alias = alias_for_id(media.uploader_id)
-    shared = (
-        Media.objects.using(alias)
-        .filter(storage_prefix=media.storage_prefix)
-        .exclude(id=media.id)
-        .exists()
-    )
-    if media.storage_prefix and not shared:
-        storage.delete_prefix(media.storage_prefix)
-    Media.objects.using(alias).filter(id=media.id).delete()
+    with transaction.atomic(using=alias):
+        shared = any(i != media.id for i in _sharing_locked(alias, media.storage_prefix))
+        if media.storage_prefix and not shared:
+            storage.delete_prefix(media.storage_prefix)
+        Media.objects.using(alias).filter(id=media.id).delete()
 
 
 def media_expire(*, now: dt.datetime | None = None, batch: int = EXPIRE_BATCH) -> int:
@@ -94,17 +106,20 @@ def media_expire(*, now: dt.datetime | None = None, batch: int = EXPIRE_BATCH) -
         )
         for media in expired:
             try:
-                deleted += _expired_delete(alias, media.id, now)
+                deleted += _expired_delete(alias, media.id, media.storage_prefix, now)
             except Exception:  # one failing file must not stop the sweep; retried next run
                 logger.exception("could not delete expired media %s", media.id)
     return deleted
 
 
-def _expired_delete(alias: str, media_id: int, now: dt.datetime) -> int:
+def _expired_delete(alias: str, media_id: int, prefix: str, now: dt.datetime) -> int:
     """Delete one upload if it is still expired, under its row lock: an attach that locked it
     first wins (it is no longer expired once that commits), and one that comes after finds it
-    gone. A file that cannot be deleted keeps the row, for the next run."""
+    gone. A file that cannot be deleted keeps the row, for the next run. The rows sharing its
+    files are locked first, in the order `media_delete` locks them (two sweeps deleting two
+    duplicates would otherwise each hold one and wait for the other)."""
     with transaction.atomic(using=alias):
+        _sharing_locked(alias, prefix)
         media = (
             Media.objects.using(alias)
             .select_for_update()

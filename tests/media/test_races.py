@@ -12,10 +12,18 @@ from django.utils import timezone
 
 from instagram.sharding import alias_for_id
 from media.models import Media
-from media.services import media_expire, media_process
+from media.services import (
+    lifecycle,
+    media_access_flush,
+    media_access_record,
+    media_expire,
+    media_mark_attached,
+    media_process,
+    media_release,
+)
 from tests.locks import lock_waiters, own_connections
 from tests.media import images
-from tests.media.conftest import stored_files, upload
+from tests.media.conftest import media_rows, stored_files, upload
 
 ALL = "__all__"
 pytestmark = pytest.mark.django_db(databases=ALL, transaction=True)
@@ -164,3 +172,76 @@ def test_a_retry_of_an_upload_whose_request_died_before_handing_it_on_is_rendere
 
     assert retry.duplicate_of_id is None
     assert _get(retry.id).status == "ready"
+
+
+def _sweep_order(alias: str, now) -> list[int]:
+    """The rows in the order a sweep at `now` takes them (its own query)."""
+    return list(
+        Media.objects.using(alias)
+        .filter(attached_at__isnull=True, expires_at__lte=now)
+        .order_by("expires_at")
+        .values_list("id", flat=True)[: lifecycle.EXPIRE_BATCH]
+    )
+
+
+def test_two_sweeps_at_once_never_leave_files_no_row_names(
+    authed, user, media_root, redis_client, monkeypatch
+):
+    earlier = int(upload(authed, images.flat((1, 2, 3))).json()["media_id"])
+    data = images.encode(images.textured(12), "JPEG")
+    first = int(upload(authed, data).json()["media_id"])
+    media_process(media_id=earlier)
+    media_process(media_id=first)
+    second = int(upload(authed, data).json()["media_id"])  # an exact duplicate: same files
+    alias = alias_for_id(first)
+    assert Media.objects.using(alias).get(id=second).duplicate_of_id == first
+    # One post with both, deleted: released by one UPDATE, so both expire at the same instant.
+    media_mark_attached(uploader_id=user.id, media_ids=[first, second])
+    media_release(uploader_id=user.id, media_ids=[first, second])
+    late = timezone.now() + dt.timedelta(days=8)
+
+    # The first sweep and the second both check whether the files are still shared while the
+    # other's delete is not yet committed (the wait lets the other get there, or gives up at
+    # once when the other waits for a lock, as it does when the two take turns).
+    checked: list[int] = []
+    real_delete = lifecycle.media_delete
+
+    def delete_then_wait_for_the_other(*, media):
+        real_delete(media=media)
+        if media.id in (first, second):
+            checked.append(media.id)
+            deadline = time.monotonic() + 5
+            while len(checked) < 2 and lock_waiters(alias) == 0:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.02)
+
+    monkeypatch.setattr(lifecycle, "media_delete", delete_then_wait_for_the_other)
+
+    # An attach of `earlier` in progress holds its row: the first sweep lists, then waits.
+    attaching = connections.create_connection(alias)
+    attaching.set_autocommit(False)
+    try:
+        with attaching.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM media_media WHERE id = %s FOR UPDATE", [earlier])
+        with ThreadPoolExecutor(2) as pool:
+            before = _sweep_order(alias, late)
+            sweep_1 = pool.submit(own_connections(lambda: media_expire(now=late)))
+            _until(lambda: lock_waiters(alias) == 1, "the first sweep never waited")
+            # Meanwhile the tier task folds a view of `first` into its row (a new row version).
+            media_access_record(media_ids=[first])
+            media_access_flush()
+            after = _sweep_order(alias, late)
+            sweep_2 = pool.submit(own_connections(lambda: media_expire(now=late)))
+            _until(lambda: lock_waiters(alias) == 2, "the second sweep never waited")
+            attaching.rollback()  # the attach failed: `earlier` is swept too
+            swept = sweep_1.result(timeout=60) + sweep_2.result(timeout=60)
+    finally:
+        attaching.close()
+
+    # The two duplicates tie on expires_at; ORDER BY expires_at alone leaves their order to
+    # the physical row order, which the flush changed: the two sweeps took them in turn.
+    assert (before, after) == ([earlier, first, second], [earlier, second, first])
+    assert swept == 3
+    assert media_rows() == []
+    assert stored_files(media_root) == [], "files left that no row names (never deleted)"
