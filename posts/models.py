@@ -213,6 +213,12 @@ class Comment(ShardedModel):
                 name="comment_replies",
                 condition=models.Q(deleted_at__isnull=True, parent_id__isnull=False),
             ),
+            # A user's comments on this shard's posts (a block takes theirs off the blocker's).
+            models.Index(
+                fields=["author_id", "post_id"],
+                name="comment_by_author",
+                condition=models.Q(deleted_at__isnull=True),
+            ),
         ]
 
     def __str__(self) -> str:

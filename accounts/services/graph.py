@@ -43,6 +43,7 @@ class GraphEvent(StrEnum):
     FOLLOW_STARTED = "graph.follow_started"  # tell the hooks (timelines merge the posts)
     FOLLOW_ENDED = "graph.follow_ended"  # tell the hooks (timelines drop the posts)
     REQUESTS_APPROVE_ALL = "graph.requests_approve_all"  # the target went public
+    BLOCK_STARTED = "graph.block_started"  # tell the hooks (posts drop the blocked's likes)
 
 
 class FollowStatus(StrEnum):
@@ -54,6 +55,8 @@ class FollowStatus(StrEnum):
 # the outbox (so at least once: they must be idempotent).
 follow_started_hooks: list = []
 follow_ended_hooks: list = []
+# Called with (blocker_id, blocked_id) while the block stands.
+block_started_hooks: list = []
 
 
 def _not_found() -> ApiError:
@@ -419,12 +422,13 @@ def block_create(*, blocker: User, blocked_id: int) -> None:
         ).delete()
         CloseFriend.objects.using(using).filter(owner_id=blocker.id, friend_id=blocked_id).delete()
         _following_remove(blocker.id, blocked_id)
-        outbox_enqueue(
-            partition_id=blocker.id,
-            kind=GraphEvent.BLOCK_APPLIED,
-            payload={"blocker_id": blocker.id, "blocked_id": blocked_id},
-            apply_here=True,
-        )
+        for kind in (GraphEvent.BLOCK_APPLIED, GraphEvent.BLOCK_STARTED):
+            outbox_enqueue(
+                partition_id=blocker.id,
+                kind=kind,
+                payload={"blocker_id": blocker.id, "blocked_id": blocked_id},
+                apply_here=True,
+            )
 
 
 def block_delete(*, blocker: User, blocked_id: int) -> None:
@@ -537,6 +541,20 @@ def apply_follow_approved(payload: dict) -> None:
         marker.update(approved_at=None)
     else:
         marker.delete()
+
+
+@outbox_handler(GraphEvent.BLOCK_STARTED)
+def _block_started_apply(payload: dict) -> None:
+    """Tell the hooks, if the block still stands (one lifted before this ran, late, by the
+    sweep, ends nothing)."""
+    blocker_id, blocked_id = payload["blocker_id"], payload["blocked_id"]
+    if (
+        Block.objects.using(alias_for_id(blocker_id))
+        .filter(blocker_id=blocker_id, blocked_id=blocked_id)
+        .exists()
+    ):
+        for hook in block_started_hooks:
+            hook(blocker_id=blocker_id, blocked_id=blocked_id)
 
 
 @outbox_handler(GraphEvent.BLOCK_APPLIED)

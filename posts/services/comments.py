@@ -72,17 +72,17 @@ def comment_delete(*, user: User, comment_id: int) -> None:
     comment = found.comment
     if user.id not in (comment.author_id, found.post.author_id):
         raise ApiError(403, "permission_denied", "Only the comment's or the post's author can.")
-    _comment_soft_delete(comment)
+    comment_soft_delete(comment)
 
 
 def comment_remove(*, comment_id: int) -> bool:
     """Moderation (the admin): soft-delete a comment, with its replies, whoever wrote it; True
     if this call deleted it."""
     comment = Comment.objects.using(alias_for_id(comment_id)).filter(id=comment_id).first()
-    return comment is not None and _comment_soft_delete(comment)
+    return comment is not None and comment_soft_delete(comment)
 
 
-def _comment_soft_delete(comment: Comment) -> bool:
+def comment_soft_delete(comment: Comment) -> bool:
     using = alias_for_id(comment.id)
     with transaction.atomic(using=using):
         # The post's row first, which every delete changes (its count): deletes of a reply and

@@ -4,6 +4,7 @@ import pytest
 from django.db import connections
 
 from accounts.services.graph import _following_add, block_create
+from instagram.sharding import alias_for_id
 from posts.models import Comment, Like, LikedPost, Post, PostMention, Save
 from posts.selectors import REPLIES_PER_COMMENT
 from posts.services.comments import comment_create
@@ -327,3 +328,94 @@ def test_every_reply_of_a_long_thread_can_be_read_a_page_at_a_time(
     assert client_for(None).get("/api/v1/comments/abc/replies").status_code == 404
     bad = client_for(None).get(f"/api/v1/comments/{top.id}/replies?cursor=nope")
     assert (bad.status_code, bad.json()["error"]["code"]) == (400, "invalid_cursor")
+
+
+def _live_comments(post_id: int) -> list[tuple[str, int]]:
+    return list(
+        Comment.objects.using(alias_for_id(post_id))
+        .filter(post_id=post_id, deleted_at__isnull=True)
+        .order_by("id")
+        .values_list("text", "reply_count")
+    )
+
+
+def _counts(post_id: int) -> tuple[int, int]:
+    return (
+        Post.objects.using(alias_for_id(post_id))
+        .filter(id=post_id)
+        .values_list("like_count", "comment_count")
+        .get()
+    )
+
+
+@pytest.fixture
+def ben_on_anns_posts(make_user, post_for, settle):
+    """ann's posts p1 and p2 and carl's c1; ben likes all three and comments on p1 (and replies
+    to carl's comment there) and on c1; carl likes and comments on p1."""
+    from posts.services.likes import post_like
+
+    ann = make_user("ann", shard="shard_0")
+    ben = make_user("ben", shard="shard_1")
+    carl = make_user("carl", shard="shard_1")
+    p1, p2, c1 = post_for(ann), post_for(ann), post_for(carl)
+    for post_id in (p1, p2, c1):
+        post_like(user=ben, post_id=post_id)
+    post_like(user=carl, post_id=p1)
+    comment_create(author=ben, post_id=p1, text="hi")
+    yo = comment_create(author=carl, post_id=p1, text="yo")
+    comment_create(author=ben, post_id=p1, text="re", parent_id=yo.id)
+    comment_create(author=ben, post_id=c1, text="nice")
+    settle()
+    return ann, ben, carl, (p1, p2, c1)
+
+
+def test_a_block_takes_the_blocked_users_likes_and_comments_off_the_blockers_posts(
+    ben_on_anns_posts, client_for, settle, redis_client
+):
+    ann, ben, carl, (p1, p2, c1) = ben_on_anns_posts
+    before = [_counts(p) for p in (p1, p2, c1)]
+
+    block_create(blocker=ann, blocked_id=ben.id)
+    settle()
+    seen_by_carl = client_for(carl).get(f"/api/v1/posts/{p1}").json()
+    client_for(ann).delete(f"/api/v1/users/{ben.id}/block")
+    settle()
+
+    assert before == [(2, 3), (1, 0), (1, 1)]
+    assert [_counts(p) for p in (p1, p2, c1)] == [(1, 1), (0, 0), (1, 1)]
+    assert (seen_by_carl["like_count"], seen_by_carl["comment_count"]) == (1, 1)
+    assert _live_comments(p1) == [("yo", 0)]
+    assert _live_comments(c1) == [("nice", 0)]  # not ann's post: kept
+    assert list(Like.objects.using("shard_0").values_list("post_id", "user_id")) == [(p1, carl.id)]
+    assert list(
+        LikedPost.objects.using("shard_1").filter(user_id=ben.id).values_list("post_id", flat=True)
+    ) == [c1]
+
+
+def test_a_block_lifted_before_its_removal_ran_removes_nothing(
+    ben_on_anns_posts, client_for, settle, redis_client
+):
+    ann, ben, _, (p1, p2, c1) = ben_on_anns_posts
+
+    block_create(blocker=ann, blocked_id=ben.id)  # its hooks wait for the outbox (settle)
+    client_for(ann).delete(f"/api/v1/users/{ben.id}/block")
+    settle()
+
+    assert [_counts(p) for p in (p1, p2, c1)] == [(2, 3), (1, 0), (1, 1)]
+
+
+def test_the_removal_run_again_or_in_small_batches_removes_each_once(
+    ben_on_anns_posts, settle, redis_client, monkeypatch
+):
+    from posts.services import blocking
+
+    ann, ben, _, (p1, p2, c1) = ben_on_anns_posts
+    monkeypatch.setattr(blocking, "BATCH", 1)
+    block_create(blocker=ann, blocked_id=ben.id)
+    settle()
+
+    blocking.block_interactions_remove(blocker_id=ann.id, blocked_id=ben.id)
+    settle()
+
+    assert [_counts(p) for p in (p1, p2, c1)] == [(1, 1), (0, 0), (1, 1)]
+    assert _live_comments(p1) == [("yo", 0)]
