@@ -38,9 +38,9 @@ from posts.selectors import (
 
 BODY_TTL = 24 * 3600
 
-# A post's version: `updated_at` in microseconds. In float8 (`date_part`), which holds every
-# microsecond exactly until the year 2255 and costs a fraction of `extract`'s numeric: a feed
-# page computes it for every candidate.
+# A post's version: `updated_at` in microseconds. Through float8 (`date_part`), which is exact
+# to the microsecond until 2106 (2^32 seconds) and costs a fraction of `extract`'s numeric: a
+# feed page computes it for every candidate.
 VERSION_SQL = "(date_part('epoch', p.updated_at) * 1000000)::int8"
 # A post's state as the columns of a query over `posts_post p`, for the viewer %(viewer)s.
 STATE_COLUMNS_SQL = f"""p.id, p.author_id, p.like_count, p.comment_count,

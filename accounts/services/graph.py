@@ -486,6 +486,12 @@ def follow_edge_sync(*, follower_id: int, followee_id: int) -> None:
             )  # fmt: skip
             if inserted:
                 _counter_add(using, followee_id, "follower_count", 1)
+                # A request left pending (one going public could not turn into a follow, its
+                # requester at the following limit then) is moot once they follow: it must
+                # neither show nor wait for an approval.
+                FollowRequest.objects.using(using).filter(
+                    target_id=followee_id, requester_id=follower_id, approved_at__isnull=True
+                ).delete()
                 # The followee's posts join the follower's timeline now that the edge is on
                 # both shards: a post the fan-out published before this row was there is
                 # committed by now, so the merge reads it.

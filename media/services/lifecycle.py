@@ -226,7 +226,9 @@ def media_access_flush(*, now: dt.datetime | None = None) -> int:
             continue
         copy = dict(zip(fields[::2], fields[1::2], strict=True))
         batch = copy.pop(b"_batch").decode()
-        counts = [(int(k), int(v)) for k, v in copy.items()]
+        # In ID order, as every other writer of several rows locks them (the expiry sweep, an
+        # attach): two such writers then take turns rather than deadlock.
+        counts = sorted((int(k), int(v)) for k, v in copy.items())
         with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
             cursor.execute(
                 "INSERT INTO media_accessflush (batch, applied_at) VALUES (%s, %s) "

@@ -780,3 +780,32 @@ def test_going_public_keeps_the_requests_it_cannot_make_follows_and_the_chain_en
     # the last one approved, so neither takes a request put back to pending again: 5 batches
     # in all, where going round them would never end.
     assert len(batches) == 5
+
+
+def test_a_request_going_public_could_not_turn_into_a_follow_goes_once_they_follow(
+    make_user, client_for, settle, settings, redis_client
+):
+    settings.FOLLOWING_LIMIT = 1
+    pia = make_user("pia", shard="shard_1", private=True)
+    bob = make_user("bob", shard="shard_1")
+    ann = make_user("ann", shard="shard_0")
+    client_for(ann).post(f"/api/v1/users/{pia.id}/follow")
+    client_for(ann).post(f"/api/v1/users/{bob.id}/follow")  # at the limit
+    client_for(pia).patch("/api/v1/accounts/me", {"is_private": False}, format="json")
+    settle()
+    left_pending = _requested(ann, pia)
+    client_for(ann).delete(f"/api/v1/users/{bob.id}/follow")  # room again
+
+    followed = client_for(ann).post(f"/api/v1/users/{pia.id}/follow")
+    settle()
+    profile = client_for(ann).get(f"/api/v1/users/{pia.id}").json()
+    listed = client_for(pia).get("/api/v1/accounts/me/follow_requests").json()["users"]
+    client_for(pia).patch("/api/v1/accounts/me", {"is_private": True}, format="json")
+    approve = client_for(pia).post(f"/api/v1/accounts/me/follow_requests/{ann.id}/approve")
+
+    assert left_pending == [False]
+    assert followed.json() == {"status": "following"}
+    assert (profile["followed_by_viewer"], profile["follow_requested_by_viewer"]) == (True, False)
+    assert listed == []
+    assert approve.status_code == 404
+    assert _requested(ann, pia) == []
