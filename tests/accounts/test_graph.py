@@ -680,13 +680,21 @@ def _requested(requester, target) -> list:
     ]
 
 
-def test_approving_a_requester_at_the_following_limit_is_a_409_and_the_request_stays(
-    make_user, client_for, settle, settings, redis_client
-):
+@pytest.fixture
+def limit_of_one(make_user, client_for, settings):
+    """FOLLOWING_LIMIT is 1 and ann has asked to follow private pia; a follow of bob fills
+    ann's limit."""
     settings.FOLLOWING_LIMIT = 1
     pia = make_user("pia", shard="shard_1", private=True)
     ann, bob = make_user("ann", shard="shard_0"), make_user("bob", shard="shard_1")
     client_for(ann).post(f"/api/v1/users/{pia.id}/follow")
+    return pia, ann, bob
+
+
+def test_approving_a_requester_at_the_following_limit_is_a_409_and_the_request_stays(
+    limit_of_one, client_for, settle, redis_client
+):
+    pia, ann, bob = limit_of_one
     client_for(ann).post(f"/api/v1/users/{bob.id}/follow")  # at the limit now
 
     refused = client_for(pia).post(f"/api/v1/accounts/me/follow_requests/{ann.id}/approve")
@@ -707,14 +715,11 @@ def test_approving_a_requester_at_the_following_limit_is_a_409_and_the_request_s
 
 
 def test_a_requester_who_reached_the_limit_after_the_approval_is_requested_again(
-    make_user, client_for, settle, settings, redis_client
+    limit_of_one, client_for, settle, redis_client
 ):
     from accounts.services.graph import _following_add
 
-    settings.FOLLOWING_LIMIT = 1
-    pia = make_user("pia", shard="shard_1", private=True)
-    ann, bob = make_user("ann", shard="shard_0"), make_user("bob", shard="shard_1")
-    client_for(ann).post(f"/api/v1/users/{pia.id}/follow")
+    pia, ann, bob = limit_of_one
     approved = client_for(pia).post(f"/api/v1/accounts/me/follow_requests/{ann.id}/approve")
     approved_before = _requested(ann, pia)
     _following_add(ann.id, bob.id)  # before the approval's follow is made
@@ -727,14 +732,11 @@ def test_a_requester_who_reached_the_limit_after_the_approval_is_requested_again
 
 
 def test_the_handler_run_again_after_it_made_the_follow_does_not_put_the_request_back(
-    make_user, client_for, settle, settings, redis_client
+    limit_of_one, client_for, settle, redis_client
 ):
     from accounts.services.graph import _following_add, apply_follow_approved
 
-    settings.FOLLOWING_LIMIT = 1
-    pia = make_user("pia", shard="shard_1", private=True)
-    ann = make_user("ann", shard="shard_0")
-    client_for(ann).post(f"/api/v1/users/{pia.id}/follow")
+    pia, ann, _ = limit_of_one
     client_for(pia).post(f"/api/v1/accounts/me/follow_requests/{ann.id}/approve")
     _following_add(ann.id, pia.id)  # the handler's first run, cut short before the request went
 
@@ -783,13 +785,9 @@ def test_going_public_keeps_the_requests_it_cannot_make_follows_and_the_chain_en
 
 
 def test_a_request_going_public_could_not_turn_into_a_follow_goes_once_they_follow(
-    make_user, client_for, settle, settings, redis_client
+    limit_of_one, client_for, settle, redis_client
 ):
-    settings.FOLLOWING_LIMIT = 1
-    pia = make_user("pia", shard="shard_1", private=True)
-    bob = make_user("bob", shard="shard_1")
-    ann = make_user("ann", shard="shard_0")
-    client_for(ann).post(f"/api/v1/users/{pia.id}/follow")
+    pia, ann, bob = limit_of_one
     client_for(ann).post(f"/api/v1/users/{bob.id}/follow")  # at the limit
     client_for(pia).patch("/api/v1/accounts/me", {"is_private": False}, format="json")
     settle()
