@@ -46,9 +46,25 @@ PAGE_PARAMETERS = [
 
 
 def client_ip(request) -> str:
-    """The client's address, as rate limits key it: the socket's peer, or behind
-    TRUSTED_PROXIES proxies the address the outermost of them saw (X-Forwarded-For, counted from
-    its end, since a client can write any entries at its start)."""
+    """The client, as rate limits key it: its address, or for IPv6 its /64 network (what one
+    subscriber is given: a client could otherwise take a fresh budget with each of its
+    addresses)."""
+    ip = _client_address(request)
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if address.version == 4:
+        return ip
+    if address.ipv4_mapped is not None:  # a v4 client through a v6 socket: as itself
+        return str(address.ipv4_mapped)
+    return str(ipaddress.ip_network(f"{address}/64", strict=False))
+
+
+def _client_address(request) -> str:
+    """The socket's peer, or behind TRUSTED_PROXIES proxies the address the outermost of them
+    saw (X-Forwarded-For, counted from its end, since a client can write any entries at its
+    start)."""
     peer = request.META.get("REMOTE_ADDR", "")
     proxies = settings.TRUSTED_PROXIES
     if proxies <= 0:

@@ -14,6 +14,7 @@ from accounts.services import auth, graph, profile
 from instagram.api import PAGE_PARAMETERS, client_ip, error_responses, not_found
 from instagram.pagination import parse_page_request
 from media.api.views import StreamedUploadMixin
+from media.throttles import MediaUploadThrottle
 
 
 def _viewer_id(request) -> int | None:
@@ -114,6 +115,7 @@ class MeApi(APIView):
 
 class ProfilePictureApi(StreamedUploadMixin, APIView):
     permission_classes = [IsAuthenticated]
+    throttle_classes = [MediaUploadThrottle]  # rendered at once: counted as any upload
     max_upload_bytes_setting = "PROFILE_PIC_MAX_BYTES"
 
     @extend_schema(
@@ -225,7 +227,11 @@ class BlockApi(APIView):
         graph.block_create(blocker=request.user, blocked_id=_user_id(user_id))
         return Response(status=204)
 
-    @extend_schema(request=None, responses={204: None, **error_responses(401, 404)})
+    @extend_schema(
+        request=None,
+        responses={204: None, **error_responses(401, 404)},
+        description="Idempotent: 204 whoever the user is (404 only for a malformed ID).",
+    )
     def delete(self, request, user_id: str):
         graph.block_delete(blocker=request.user, blocked_id=_user_id(user_id))
         return Response(status=204)

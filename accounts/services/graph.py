@@ -284,7 +284,7 @@ def follow_request_approve(*, target: User, requester_id: int) -> None:
     pending = FollowRequest.objects.using(alias_for_id(target.id)).filter(
         target_id=target.id, requester_id=requester_id, approved_at__isnull=True
     )
-    if not pending.exists():
+    if not pending.exists() or user_get_active(user_id=requester_id) is None:  # as listed
         raise ApiError(404, "request_not_found", "No pending request from that user.")
     if _following_count(requester_id) >= settings.FOLLOWING_LIMIT:
         raise ApiError(
@@ -395,6 +395,9 @@ def _follow_approved_enqueue(target_id: int, requester_id: int) -> None:
 
 
 def follow_request_deny(*, target: User, requester_id: int) -> None:
+    """A request the list hides (its requester deactivated) answers as a missing one."""
+    if user_get_active(user_id=requester_id) is None:
+        raise ApiError(404, "request_not_found", "No pending request from that user.")
     deleted, _ = (
         FollowRequest.objects.using(alias_for_id(target.id))
         .filter(target_id=target.id, requester_id=requester_id, approved_at__isnull=True)
@@ -407,7 +410,9 @@ def follow_request_deny(*, target: User, requester_id: int) -> None:
 def block_create(*, blocker: User, blocked_id: int) -> None:
     if blocker.id == blocked_id:
         raise ApiError(400, "cannot_block_self", "You cannot block yourself.")
-    if user_get_active(user_id=blocked_id) is None:
+    # One who blocks the caller answers as a missing user, as everywhere else (a 204 would
+    # tell them apart).
+    if user_get_active(user_id=blocked_id) is None or _blocks(blocked_id, blocker.id):
         raise _not_found()
     using = alias_for_id(blocker.id)
     with transaction.atomic(using=using):
@@ -431,9 +436,17 @@ def block_create(*, blocker: User, blocked_id: int) -> None:
             )
 
 
+def _blocks(blocker_id: int, blocked_id: int) -> bool:
+    return (
+        Block.objects.using(alias_for_id(blocker_id))
+        .filter(blocker_id=blocker_id, blocked_id=blocked_id)
+        .exists()
+    )
+
+
 def block_delete(*, blocker: User, blocked_id: int) -> None:
-    if user_get_active(user_id=blocked_id) is None:
-        raise _not_found()
+    """Idempotent, and the same answer whoever the user is (deactivated, blocking the caller
+    too, or no one): the block row is the caller's own, and a different answer would tell."""
     # The block's effects on the blocked side are made sure of first (they are applied right
     # after the block, but a process that died in between leaves them to the sweep): lifting
     # the block must not hand back a follow the block removed. (Without a block, nothing.)

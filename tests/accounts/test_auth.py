@@ -66,8 +66,9 @@ def test_password_hashers_put_argon2_first_outside_tests():
         (2, "10.9.9.9, 203.0.113.7, 192.0.2.1", "203.0.113.7"),
         (2, "203.0.113.7", "127.0.0.1"),  # one hop for two proxies: not through them
         (1, "203.0.113.7:51234", "203.0.113.7"),
-        (1, "[2001:db8::7]:51234", "2001:db8::7"),
-        (1, "2001:db8::7", "2001:db8::7"),
+        (1, "[2001:db8::7]:51234", "2001:db8::/64"),  # an IPv6 client by its network
+        (1, "2001:db8::7", "2001:db8::/64"),
+        (1, "::ffff:203.0.113.7", "203.0.113.7"),  # a v4 client through a v6 socket
         (1, "not-an-address", "127.0.0.1"),
         (1, "", "127.0.0.1"),
     ],
@@ -474,3 +475,21 @@ def test_usernames_with_a_leading_trailing_or_double_dot_are_refused(api, redis_
 
 def test_a_dot_inside_a_username_is_fine(api, redis_client):
     assert _register(api, username="ann.lee_2").status_code == 201
+
+
+def test_login_attempts_from_one_ipv6_network_share_a_budget(api, settings, redis_client):
+    settings.LOGIN_ATTEMPTS_PER_IP = 2
+    body = {"username": "ann", "password": "guess"}
+
+    statuses = [
+        api.post(
+            "/api/v1/accounts/login", body, format="json", REMOTE_ADDR=f"2001:db8:1:2::{i:x}"
+        ).status_code
+        for i in range(1, 5)
+    ]
+    elsewhere = api.post(
+        "/api/v1/accounts/login", body, format="json", REMOTE_ADDR="2001:db8:1:3::1"
+    )
+
+    assert statuses == [401, 401, 429, 429]
+    assert elsewhere.status_code == 401

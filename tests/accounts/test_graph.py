@@ -427,6 +427,57 @@ def test_following_across_a_block_is_a_404_and_changes_nothing(
     assert Following.objects.using("shard_0").count() == 0
 
 
+def test_blocking_one_who_blocked_you_answers_as_for_no_one_and_unblocking_always_answers(
+    pair, client_for, settle, redis_client
+):
+    ann, ben = pair
+    client_for(ben).post(f"/api/v1/users/{ann.id}/block")
+    settle()
+    unknown = ben.id + 1
+
+    blocks = [client_for(ann).post(f"/api/v1/users/{u}/block") for u in (ben.id, unknown)]
+    unblocks = [client_for(ann).delete(f"/api/v1/users/{u}/block") for u in (ben.id, unknown)]
+
+    assert [r.status_code for r in blocks] == [404, 404]
+    assert blocks[0].json() == blocks[1].json()
+    assert [r.status_code for r in unblocks] == [204, 204]
+    assert list(Block.objects.using("shard_0").values_list("blocker_id", "blocked_id")) == []
+    assert list(Block.objects.using("shard_1").values_list("blocker_id", "blocked_id")) == [
+        (ben.id, ann.id)
+    ]
+
+
+def test_a_block_of_a_user_deactivated_since_can_be_lifted(pair, client_for, settle, redis_client):
+    ann, ben = pair
+    client_for(ann).post(f"/api/v1/users/{ben.id}/block")
+    settle()
+    User.objects.filter(pk=ben.pk).update(is_active=False)
+
+    lifted = client_for(ann).delete(f"/api/v1/users/{ben.id}/block")
+
+    assert lifted.status_code == 204
+    assert not Block.objects.using("shard_0").exists()
+
+
+@pytest.mark.parametrize("answer", ["approve", "deny"])
+def test_a_request_the_list_hides_answers_as_a_missing_one_and_stays(
+    make_user, client_for, settle, redis_client, answer
+):
+    cat = make_user("cat", shard="shard_0", private=True)
+    bob = make_user("bob", shard="shard_1")
+    client_for(bob).post(f"/api/v1/users/{cat.id}/follow")
+    User.objects.filter(pk=bob.pk).update(is_active=False)
+
+    listed = client_for(cat).get("/api/v1/accounts/me/follow_requests").json()["users"]
+    response = client_for(cat).post(f"/api/v1/accounts/me/follow_requests/{bob.id}/{answer}")
+    settle()
+
+    assert listed == []
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "request_not_found"
+    assert _requested(bob, cat) == [False]  # back when bob is
+
+
 def test_following_yourself_is_a_400(pair, client_for):
     ann, _ = pair
 

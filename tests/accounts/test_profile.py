@@ -137,11 +137,21 @@ def test_schema_describes_the_accounts_endpoints(client):
     }
 
 
+def _picture_upload(client, colour):
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (500, 400), colour).save(buffer, "PNG")
+    buffer.seek(0)
+    buffer.name = "me.png"
+    return client.post("/api/v1/accounts/me/profile_pic", {"file": buffer}, format="multipart")
+
+
 def test_profile_picture_upload_renders_squares_and_replaces_the_old_one(
     make_user, client_for, settings, tmp_path, redis_client
 ):
-    import io
-
     from PIL import Image
 
     from media.models import Media
@@ -149,17 +159,8 @@ def test_profile_picture_upload_renders_squares_and_replaces_the_old_one(
     settings.MEDIA_ROOT = tmp_path
     ann = make_user("ann")
 
-    def upload(colour):
-        buffer = io.BytesIO()
-        Image.new("RGB", (500, 400), colour).save(buffer, "PNG")
-        buffer.seek(0)
-        buffer.name = "me.png"
-        return client_for(ann).post(
-            "/api/v1/accounts/me/profile_pic", {"file": buffer}, format="multipart"
-        )
-
-    first = upload((200, 10, 10))
-    second = upload((10, 200, 10))
+    first = _picture_upload(client_for(ann), (200, 10, 10))
+    second = _picture_upload(client_for(ann), (10, 200, 10))
 
     rows = {m.id: m for m in Media.objects.using("shard_0").filter(uploader_id=ann.id)}
     ann.refresh_from_db()
@@ -274,6 +275,22 @@ def test_a_new_profile_picture_that_never_commits_leaves_the_old_one_attached(
 
     assert User.objects.get(pk=ann.pk).profile_pic_media_id == old
     assert Media.objects.using("shard_0").get(id=old).attached_at is not None
+
+
+def test_profile_pictures_count_against_the_upload_rate_limit(
+    make_user, client_for, settings, tmp_path, redis_client
+):
+    from media.models import Media
+
+    settings.MEDIA_ROOT = tmp_path
+    settings.MEDIA_UPLOAD_RATE_LIMIT = 2
+    ann = make_user("ann")
+
+    answers = [_picture_upload(client_for(ann), (40 * n, 9, 9)) for n in range(4)]
+
+    assert [a.status_code for a in answers] == [200, 200, 429, 429]
+    assert answers[2].json()["error"]["code"] == "rate_limited"
+    assert Media.objects.using("shard_0").filter(uploader_id=ann.id).count() == 2
 
 
 @pytest.mark.parametrize(
