@@ -21,6 +21,11 @@ def _bump(using: str, table: str, column: str, row_id: int, delta: int) -> None:
         )
 
 
+def _post_locked(using: str, post_id: int) -> None:
+    with connections[using].cursor() as cursor:
+        cursor.execute("SELECT 1 FROM posts_post WHERE id = %s FOR UPDATE", [post_id])
+
+
 def comment_create(
     *, author: User, post_id: int, text: str, parent_id: int | None = None
 ) -> Comment:
@@ -36,6 +41,9 @@ def comment_create(
     mentions = mentions_resolve(author=author, names=names)
     using = alias_for_id(post_id)
     with transaction.atomic(using=using):
+        # The post's row first, as a delete takes it (its count changes either way): a reply
+        # locking its parent first would lock the two in the opposite order, and deadlock.
+        _post_locked(using, post_id)
         if parent_id is not None:
             # Locked, so it cannot be deleted (taking its replies) before this reply commits;
             # one the author may not see is refused like a missing one.
@@ -87,8 +95,7 @@ def comment_soft_delete(comment: Comment) -> bool:
     with transaction.atomic(using=using):
         # The post's row first, which every delete changes (its count): deletes of a reply and
         # of its comment would otherwise lock the two comments in opposite orders, and deadlock.
-        with connections[using].cursor() as cursor:
-            cursor.execute("SELECT 1 FROM posts_post WHERE id = %s FOR UPDATE", [comment.post_id])
+        _post_locked(using, comment.post_id)
         now = timezone.now()
         removed = (
             Comment.objects.using(using)

@@ -211,3 +211,56 @@ def test_alt_text_a_text_column_cannot_hold_is_a_400_and_changes_nothing(
     assert response.json()["error"]["code"] == "invalid"
     assert not Hashtag.objects.filter(name="fresh").exists()
     assert [m.alt_text for m in PostMedia.objects.using(ann.shard_alias())] == [""]
+
+
+@pytest.mark.parametrize(
+    ("tag", "stored"),
+    [
+        ("हिन्दी", "हिन्दी"),
+        ("தமிழ்", "தமிழ்"),
+        ("বাংলা", "বাংলা"),
+        ("cafe\u0301", "café"),  # the accent typed apart
+    ],
+)
+def test_a_hashtag_with_combining_marks_is_filed_whole(
+    make_user, client_for, post_for, redis_client, tag, stored
+):
+    from posts.models import PostHashtag
+
+    ann = make_user("ann")
+    post_id = post_for(ann, caption=f"#{tag} today")
+
+    detail = client_for(None).get(f"/api/v1/posts/{post_id}").json()
+    page = client_for(None).get(f"/api/v1/tags/{tag}/posts").json()
+
+    assert detail["hashtags"] == [stored]
+    assert list(PostHashtag.objects.using("shard_0").values_list("tag", flat=True)) == [stored]
+    assert [int(p["post_id"]) for p in page["posts"]] == [post_id]
+
+
+def test_a_name_or_tag_longer_than_allowed_links_and_files_nothing(
+    make_user, client_for, post_for, redis_client
+):
+    ann = make_user("ann")
+    longest = make_user("a" * 30)  # the longest username there can be
+    caption = "hi @" + "a" * 30 + "b and #" + "x" * 100 + "y, but @" + "a" * 30 + ". #" + "z" * 100
+    post_id = post_for(ann, caption=caption)
+
+    detail = client_for(None).get(f"/api/v1/posts/{post_id}").json()
+
+    assert [m["user_id"] for m in detail["mentions"]] == [str(longest.id)]
+    assert detail["hashtags"] == ["z" * 100]
+
+
+@pytest.mark.parametrize(
+    ("caption", "tags"),
+    [
+        ("#a#b abc#c &#39; #d_1 #1 #日本", ["a", "d_1", "日本"]),
+        ("#Ünïcode, #ünicode! (#x)", ["ünïcode", "ünicode", "x"]),
+        ("tail #", []),
+    ],
+)
+def test_hashtags_are_found_where_they_start_a_word(caption, tags):
+    from posts.parsing import hashtags_in
+
+    assert hashtags_in(caption) == tags

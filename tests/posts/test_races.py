@@ -252,3 +252,44 @@ def test_two_creates_at_once_do_not_pass_the_daily_limit_together(
     assert [answer.status_code for answer in answers] == [201, 429]
     assert answers[1].json()["error"]["code"] == "rate_limited"
     assert Post.objects.using("shard_0").filter(author_id=ann.id).count() == 1
+
+
+def test_a_reply_posted_while_its_comment_is_deleted_is_not_a_500(
+    make_user, client_for, post_for, redis_client
+):
+    """A delete locks the post, then the comment; a reply locked the comment (its parent), then
+    the post (its count): overlapping, the two locked in opposite orders and deadlocked."""
+    from posts.models import Comment
+
+    ann = make_user("ann", shard="shard_0")
+    ben = make_user("ben", shard="shard_1")
+    post_id = post_for(ann)
+    top = (
+        client_for(ann)
+        .post(f"/api/v1/posts/{post_id}/comments", {"text": "top"}, format="json")
+        .json()
+    )
+    host, replier = client_for(ann), client_for(ben)
+    host.raise_request_exception = replier.raise_request_exception = False  # answer as served
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        with _held("shard_0", _post_row_lock(post_id)):
+            delete = pool.submit(
+                own_connections(lambda: host.delete(f"/api/v1/comments/{top['comment_id']}"))
+            )
+            _wait_for_lock_waiters("shard_0", 1)
+            reply = pool.submit(
+                own_connections(
+                    lambda: replier.post(
+                        f"/api/v1/posts/{post_id}/comments",
+                        {"text": "reply", "parent_id": top["comment_id"]},
+                        format="json",
+                    )
+                )
+            )
+            _wait_for_lock_waiters("shard_0", 2)
+        statuses = [delete.result(timeout=60).status_code, reply.result(timeout=60).status_code]
+
+    assert statuses == [204, 400]  # the delete waited first: the reply finds its parent gone
+    live = Comment.objects.using("shard_0").filter(post_id=post_id, deleted_at__isnull=True)
+    assert Post.objects.using("shard_0").get(id=post_id).comment_count == live.count() == 0
