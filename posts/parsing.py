@@ -12,10 +12,20 @@ TAG_MAX = 100
 MENTION_RE = re.compile(r"(?<![\w@])@([A-Za-z0-9._]{1,30})(?![A-Za-z0-9_]|\.+[A-Za-z0-9_])")
 
 
+def _tag_start(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
+
+
 def _tag_character(ch: str) -> bool:
     """A letter or digit of any script, `_`, or a combining mark (the vowel signs of Indic
-    scripts, an accent typed apart), which a regular expression's word characters leave out."""
-    return ch.isalnum() or ch == "_" or unicodedata.category(ch)[0] == "M"
+    scripts, an accent typed apart), which a regular expression's word characters leave out;
+    not the variation selectors that follow an emoji (`❤️#love` is a tag), nor enclosing marks
+    (a keycap)."""
+    if _tag_start(ch):
+        return True
+    return unicodedata.category(ch) in ("Mn", "Mc") and not (
+        "\ufe00" <= ch <= "\ufe0f" or "\U000e0100" <= ch <= "\U000e01ef"
+    )
 
 
 def hashtags_in(text: str) -> list[str]:
@@ -30,7 +40,8 @@ def hashtags_in(text: str) -> list[str]:
             end += 1
         before = text[start - 1] if start else " "
         whole = end == len(text) or not _tag_character(text[end])
-        if end > start + 1 and whole and not (_tag_character(before) or before in "#&"):
+        first = text[start + 1] if end > start + 1 else ""
+        if _tag_start(first) and whole and not (_tag_character(before) or before in "#&"):
             tag = hashtag_normalize(text[start + 1 : end])
             if tag is not None:
                 seen.setdefault(tag, None)

@@ -120,7 +120,7 @@ class ProfilePictureApi(StreamedUploadMixin, APIView):
 
     @extend_schema(
         request={"multipart/form-data": s.ProfilePictureInputSerializer},
-        responses={200: s.ProfileSerializer, **error_responses(400, 401, 413, 415)},
+        responses={200: s.ProfileSerializer, **error_responses(400, 401, 413, 415, 429)},
     )
     def post(self, request):
         data = s.ProfilePictureInputSerializer(data=self.upload_data(request))

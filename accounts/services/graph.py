@@ -27,7 +27,7 @@ from accounts.models import (
     User,
     UserCounters,
 )
-from accounts.selectors import blocked_either_way, user_get_active
+from accounts.selectors import blocked_either_way, is_following, user_get_active
 from instagram.errors import ApiError
 from instagram.outbox import outbox_enqueue, outbox_handler
 from instagram.ratelimit import rate_limit_enforce
@@ -55,7 +55,8 @@ class FollowStatus(StrEnum):
 # the outbox (so at least once: they must be idempotent).
 follow_started_hooks: list = []
 follow_ended_hooks: list = []
-# Called with (blocker_id, blocked_id) while the block stands.
+# Called with (blocker_id, blocked_id) while the block stands, a step at a time: a hook does a
+# bounded step and answers whether there may be more (another event then runs the next step).
 block_started_hooks: list = []
 
 
@@ -427,13 +428,16 @@ def block_create(*, blocker: User, blocked_id: int) -> None:
         ).delete()
         CloseFriend.objects.using(using).filter(owner_id=blocker.id, friend_id=blocked_id).delete()
         _following_remove(blocker.id, blocked_id)
-        for kind in (GraphEvent.BLOCK_APPLIED, GraphEvent.BLOCK_STARTED):
-            outbox_enqueue(
-                partition_id=blocker.id,
-                kind=kind,
-                payload={"blocker_id": blocker.id, "blocked_id": blocked_id},
-                apply_here=True,
-            )
+        payload = {"blocker_id": blocker.id, "blocked_id": blocked_id}
+        outbox_enqueue(
+            partition_id=blocker.id, kind=GraphEvent.BLOCK_APPLIED, payload=payload, apply_here=True
+        )
+        # The hooks, by a worker; and again once NET_GRACE has passed, for what was in flight
+        # as the block committed (a like whose check came first, committed after the hooks).
+        outbox_enqueue(partition_id=blocker.id, kind=GraphEvent.BLOCK_STARTED, payload=payload)
+        outbox_enqueue(
+            partition_id=blocker.id, kind=GraphEvent.BLOCK_STARTED, payload=payload, relay=False
+        )
 
 
 def _blocks(blocker_id: int, blocked_id: int) -> bool:
@@ -447,6 +451,8 @@ def _blocks(blocker_id: int, blocked_id: int) -> bool:
 def block_delete(*, blocker: User, blocked_id: int) -> None:
     """Idempotent, and the same answer whoever the user is (deactivated, blocking the caller
     too, or no one): the block row is the caller's own, and a different answer would tell."""
+    if not _blocks(blocker.id, blocked_id):
+        return  # nothing to lift (and nothing written for an ID that is no one)
     # The block's effects on the blocked side are made sure of first (they are applied right
     # after the block, but a process that died in between leaves them to the sweep): lifting
     # the block must not hand back a follow the block removed. (Without a block, nothing.)
@@ -556,7 +562,7 @@ def apply_follow_approved(payload: dict) -> None:
         ):  # fmt: skip
             _counter_add(using, follower_id, "following_count", 1)
     follow_edge_sync(follower_id=follower_id, followee_id=followee_id)
-    if at_limit:
+    if at_limit and not is_following(follower_id, followee_id):  # (followed since: moot)
         marker.update(approved_at=None)
     else:
         marker.delete()
@@ -564,16 +570,16 @@ def apply_follow_approved(payload: dict) -> None:
 
 @outbox_handler(GraphEvent.BLOCK_STARTED)
 def _block_started_apply(payload: dict) -> None:
-    """Tell the hooks, if the block still stands (one lifted before this ran, late, by the
-    sweep, ends nothing)."""
+    """One step of the hooks, if the block still stands (one lifted before this ran, late, by
+    the sweep, ends nothing), and the event for the next step if any hook has more to do: each
+    step commits with its event, so a long removal holds no lock for long, and one cut short
+    keeps what it did."""
     blocker_id, blocked_id = payload["blocker_id"], payload["blocked_id"]
-    if (
-        Block.objects.using(alias_for_id(blocker_id))
-        .filter(blocker_id=blocker_id, blocked_id=blocked_id)
-        .exists()
-    ):
-        for hook in block_started_hooks:
-            hook(blocker_id=blocker_id, blocked_id=blocked_id)
+    if not _blocks(blocker_id, blocked_id):
+        return
+    more = [hook(blocker_id=blocker_id, blocked_id=blocked_id) for hook in block_started_hooks]
+    if any(more):
+        outbox_enqueue(partition_id=blocker_id, kind=GraphEvent.BLOCK_STARTED, payload=payload)
 
 
 @outbox_handler(GraphEvent.BLOCK_APPLIED)

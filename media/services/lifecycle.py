@@ -226,8 +226,6 @@ def media_access_flush(*, now: dt.datetime | None = None) -> int:
             continue
         copy = dict(zip(fields[::2], fields[1::2], strict=True))
         batch = copy.pop(b"_batch").decode()
-        # In ID order, as every other writer of several rows locks them (the expiry sweep, an
-        # attach): two such writers then take turns rather than deadlock.
         counts = sorted((int(k), int(v)) for k, v in copy.items())
         with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
             cursor.execute(
@@ -238,6 +236,13 @@ def media_access_flush(*, now: dt.datetime | None = None) -> int:
             if cursor.fetchone() is not None:  # else applied already (and committed)
                 for start in range(0, len(counts), 1000):
                     chunk = counts[start : start + 1000]
+                    # Locked in ID order first, as every other writer of several rows locks
+                    # them (the expiry sweep, an attach): an UPDATE ... FROM locks in the order
+                    # of its plan, and two such writers could deadlock.
+                    cursor.execute(
+                        "SELECT 1 FROM media_media WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
+                        [[media_id for media_id, _ in chunk]],
+                    )
                     values = ", ".join(["(%s::bigint, %s::bigint)"] * len(chunk))
                     params = [item for pair in chunk for item in pair]
                     cursor.execute(

@@ -1,9 +1,11 @@
-from django.contrib.postgres.operations import AddIndexConcurrently
 from django.db import migrations, models
+
+from instagram.postgres.operations import AddIndexConcurrentlyResumable
 
 
 class Migration(migrations.Migration):
-    # Built without locking out writes: comments are a large table on every shard.
+    # Built without locking out writes (comments are a large table on every shard), and
+    # finished by a run again if a run is cut short.
     atomic = False
 
     dependencies = [
@@ -11,7 +13,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        AddIndexConcurrently(
+        AddIndexConcurrentlyResumable(
             model_name="comment",
             index=models.Index(
                 condition=models.Q(("deleted_at__isnull", True)),

@@ -445,6 +445,7 @@ def test_blocking_one_who_blocked_you_answers_as_for_no_one_and_unblocking_alway
     assert list(Block.objects.using("shard_1").values_list("blocker_id", "blocked_id")) == [
         (ben.id, ann.id)
     ]
+    assert not UserCounters.objects.using(alias_for_id(unknown)).filter(user_id=unknown).exists()
 
 
 def test_a_block_of_a_user_deactivated_since_can_be_lifted(pair, client_for, settle, redis_client):
@@ -857,4 +858,30 @@ def test_a_request_going_public_could_not_turn_into_a_follow_goes_once_they_foll
     assert (profile["followed_by_viewer"], profile["follow_requested_by_viewer"]) == (True, False)
     assert listed == []
     assert approve.status_code == 404
+    assert _requested(ann, pia) == []
+
+
+def test_a_follow_made_while_its_approval_finds_the_limit_leaves_no_request(
+    limit_of_one, client_for, settle, redis_client, monkeypatch
+):
+    from accounts.services import graph
+
+    pia, ann, bob = limit_of_one
+    client_for(ann).post(f"/api/v1/users/{bob.id}/follow")  # at the limit
+    settle()
+    real_sync, done = graph.follow_edge_sync, []
+
+    def sync(*, follower_id, followee_id):
+        if (follower_id, followee_id) == (ann.id, pia.id) and not done:
+            done.append(1)  # room made, and pia followed, while the approval is applied
+            graph.follow_delete(follower=ann, followee_id=bob.id)
+            graph.follow_create(follower=ann, followee_id=pia.id)
+        return real_sync(follower_id=follower_id, followee_id=followee_id)
+
+    monkeypatch.setattr(graph, "follow_edge_sync", sync)
+    client_for(pia).patch("/api/v1/accounts/me", {"is_private": False}, format="json")
+    settle()
+
+    assert done == [1]
+    assert is_following(ann.id, pia.id)
     assert _requested(ann, pia) == []

@@ -245,3 +245,53 @@ def test_two_sweeps_at_once_never_leave_files_no_row_names(
     assert swept == 3
     assert media_rows() == []
     assert stored_files(media_root) == [], "files left that no row names (never deleted)"
+
+
+def test_the_access_flush_locks_its_rows_in_id_order(redis_client):
+    """An UPDATE ... FROM a list locks rows in the order of its plan (for thousands of rows, the
+    table's): the flush must take them in ID order, as the sweep and an attach do."""
+    from django.db import OperationalError
+
+    ids = [k << 23 for k in range(1, 5001)]  # logical shard 0
+    with connections["shard_0"].cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO media_media (id, uploader_id, media_type, kind, status, failure_reason,"
+            " attempts, filter_id, storage_prefix, original_name, source_format, size_bytes,"
+            " sha256, variants, blurhash, placeholder, created_at, tier, access_count)"
+            " SELECT g, 1, 'photo', 'post', 'ready', '', 0, 'normal', 'p' || g, '', 'jpeg', 1,"
+            " '', '{}', '', '', now(), 'hot', 0 FROM unnest(%s::int8[]) g",
+            [ids],
+        )
+        # The first row moved to the end of the table, so the table's order is not ID order.
+        cursor.execute("UPDATE media_media SET size_bytes = 2 WHERE id = %s", [ids[0]])
+        cursor.execute("ANALYZE media_media")
+    media_access_record(media_ids=ids[:1000])
+    holder = connections.create_connection("shard_0")
+    holder.set_autocommit(False)
+    with holder.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM media_media WHERE id = %s FOR UPDATE", [ids[0]])
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            flush = pool.submit(own_connections(media_access_flush))
+            _until(lambda: lock_waiters("shard_0") >= 1, "the flush never waited")
+            # Waiting for the lowest ID, the flush must hold none above it.
+            probe = connections.create_connection("shard_0")
+            probe.set_autocommit(False)
+            try:
+                with probe.cursor() as cursor:
+                    cursor.execute(
+                        "SELECT 1 FROM media_media WHERE id = %s FOR UPDATE NOWAIT", [ids[500]]
+                    )
+                higher_row_free = True
+            except OperationalError:
+                higher_row_free = False
+            finally:
+                probe.rollback()
+                probe.close()
+            holder.rollback()
+            flushed = flush.result(timeout=30)
+    finally:
+        holder.close()
+
+    assert higher_row_free
+    assert flushed == 1000

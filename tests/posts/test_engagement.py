@@ -2,6 +2,7 @@ import threading
 
 import pytest
 from django.db import connections
+from django.utils import timezone
 
 from accounts.services.graph import _following_add, block_create
 from instagram.sharding import alias_for_id
@@ -419,3 +420,37 @@ def test_the_removal_run_again_or_in_small_batches_removes_each_once(
 
     assert [_counts(p) for p in (p1, p2, c1)] == [(1, 1), (0, 0), (1, 1)]
     assert _live_comments(p1) == [("yo", 0)]
+
+
+def test_a_removal_cut_short_keeps_the_steps_it_committed(
+    make_user, post_for, settle, redis_client, monkeypatch
+):
+    from instagram.models import OutboxEvent
+    from posts.services import blocking
+    from posts.services.likes import post_like
+
+    ann = make_user("ann", shard="shard_0")
+    ben = make_user("ben", shard="shard_1")
+    p1, p2 = post_for(ann), post_for(ann)
+    post_like(user=ben, post_id=p1)
+    post_like(user=ben, post_id=p2)
+    comment_create(author=ben, post_id=p1, text="hi")
+    settle()
+    monkeypatch.setattr(blocking, "BATCH", 1)
+
+    def killed(comment):
+        raise RuntimeError("worker killed")
+
+    monkeypatch.setattr(blocking, "comment_soft_delete", killed)
+    block_create(blocker=ann, blocked_id=ben.id)
+    settle()
+    failing = OutboxEvent.objects.using("shard_0").filter(
+        kind="graph.block_started", status="pending"
+    )
+
+    assert [_counts(p) for p in (p1, p2)] == [(0, 1), (0, 0)]
+    assert [e.last_error for e in failing] == ["RuntimeError: worker killed"] * 2
+    monkeypatch.undo()
+    failing.update(available_at=timezone.now())
+    settle()
+    assert [_counts(p) for p in (p1, p2)] == [(0, 0), (0, 0)]

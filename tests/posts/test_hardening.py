@@ -258,6 +258,8 @@ def test_a_name_or_tag_longer_than_allowed_links_and_files_nothing(
         ("#a#b abc#c &#39; #d_1 #1 #日本", ["a", "d_1", "日本"]),
         ("#Ünïcode, #ünicode! (#x)", ["ünïcode", "ünicode", "x"]),
         ("tail #", []),
+        ("❤️#love ☀️#summer ✌️#peace 1️⃣#first", ["love", "summer", "peace", "first"]),
+        ("#\u0301abc", []),  # a tag starts with a letter, digit or _, not a mark
     ],
 )
 def test_hashtags_are_found_where_they_start_a_word(caption, tags):

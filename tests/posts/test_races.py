@@ -1,6 +1,7 @@
 """Overlapping writes, interleaved deterministically: a second connection holds a lock until
 every request under test is waiting for a lock, then lets them all go at once."""
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -293,3 +294,95 @@ def test_a_reply_posted_while_its_comment_is_deleted_is_not_a_500(
     assert statuses == [204, 400]  # the delete waited first: the reply finds its parent gone
     live = Comment.objects.using("shard_0").filter(post_id=post_id, deleted_at__isnull=True)
     assert Post.objects.using("shard_0").get(id=post_id).comment_count == live.count() == 0
+
+
+@pytest.fixture
+def relay_at_once(monkeypatch):
+    """Relayed outbox events applied at commit, as a worker would apply them at once."""
+    from instagram import tasks
+    from instagram.outbox import outbox_event_process
+
+    monkeypatch.setattr(
+        tasks.outbox_relay_task,
+        "apply_async",
+        lambda args, **kwargs: outbox_event_process(using=args[0], event_id=args[1]),
+    )
+
+
+def _counts(post_id: int) -> tuple[int, int]:
+    return (
+        Post.objects.using("shard_0").filter(id=post_id).values_list("like_count", "comment_count")
+    ).get()
+
+
+def test_a_like_in_flight_when_the_block_commits_is_taken_off_too(
+    make_user, post_for, settle, redis_client, relay_at_once, monkeypatch
+):
+    from accounts.services.graph import block_create
+    from posts.services import likes
+
+    ann = make_user("ann", shard="shard_0")
+    ben = make_user("ben", shard="shard_1")
+    post_id = post_for(ann)
+    checked, go = threading.Event(), threading.Event()
+    real_check = likes._visible_post_or_404
+
+    def visible_then_wait(user, post_id):
+        post = real_check(user, post_id)
+        checked.set()
+        assert go.wait(15)
+        return post
+
+    monkeypatch.setattr(likes, "_visible_post_or_404", visible_then_wait)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        like = pool.submit(own_connections(lambda: likes.post_like(user=ben, post_id=post_id)))
+        assert checked.wait(15)
+        block_create(blocker=ann, blocked_id=ben.id)  # its first removal runs now, at commit
+        go.set()
+        like.result(timeout=30)
+    after_first = _counts(post_id)
+    settle()  # the net, applied once NET_GRACE has passed
+
+    assert after_first == (1, 0)
+    assert _counts(post_id) == (0, 0)
+
+
+def test_two_blocks_by_one_user_at_once_do_not_deadlock(
+    make_user, post_for, redis_client, relay_at_once, monkeypatch
+):
+    from accounts.services.graph import block_create
+    from instagram.models import OutboxEvent
+    from posts.services import blocking
+    from posts.services.comments import comment_create
+    from posts.services.likes import post_like
+
+    ann = make_user("ann", shard="shard_0")
+    ben, dan = make_user("ben", shard="shard_1"), make_user("dan", shard="shard_1")
+    p1, p3 = post_for(ann), post_for(ann)
+    post_like(user=ben, post_id=p1)
+    comment_create(author=ben, post_id=p3, text="b")
+    post_like(user=dan, post_id=p3)
+    comment_create(author=dan, post_id=p1, text="d")
+    both_liked, real, seen = threading.Barrier(2, timeout=15), blocking.comment_soft_delete, set()
+
+    def soft_delete(comment):  # each removal waits at its first comment for the other's likes
+        if threading.get_ident() not in seen:
+            seen.add(threading.get_ident())
+            try:
+                both_liked.wait()
+            except threading.BrokenBarrierError:
+                pass
+        return real(comment)
+
+    monkeypatch.setattr(blocking, "comment_soft_delete", soft_delete)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = [
+            pool.submit(own_connections(lambda u=u: block_create(blocker=ann, blocked_id=u.id)))
+            for u in (ben, dan)
+        ]
+        for run in runs:
+            run.result(timeout=60)
+
+    failed = OutboxEvent.objects.using("shard_0").exclude(last_error="")
+    assert list(failed.values_list("kind", "last_error")) == []
+    assert [_counts(p) for p in (p1, p3)] == [(0, 0), (0, 0)]
