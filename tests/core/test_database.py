@@ -91,26 +91,34 @@ def test_a_connection_not_verified_lately_gets_the_full_check(fresh, select_one_
     assert _backend_pid(fresh) == pid
 
 
-@pytest.mark.django_db(databases="__all__", transaction=True)
-def test_an_index_build_cut_short_is_finished_by_the_migration_run_again():
+def _index_migration_run_again(alias: str) -> None:
+    """The comment index's migration run again on a shard (as `migrate_all` would, unrecorded)."""
     from django.db.migrations.loader import MigrationLoader
 
     from instagram.postgres.operations import AddIndexConcurrentlyResumable
 
-    connection = connections["shard_1"]
-    index = "indexrelid = 'comment_by_author'::regclass"
-    with connection.cursor() as cursor:  # what a cancelled CREATE INDEX CONCURRENTLY leaves
-        cursor.execute(f"UPDATE pg_index SET indisvalid = false WHERE {index}")
-    operation = MigrationLoader(connection).get_migration("posts", "0002_comment_by_author")
-    operation = operation.operations[0]
-    before = MigrationLoader(connection).project_state(("posts", "0001_initial"))
+    connection = connections[alias]
+    loader = MigrationLoader(connection)
+    operation = loader.get_migration("posts", "0002_comment_by_author").operations[0]
+    assert isinstance(operation, AddIndexConcurrentlyResumable)
+    before = loader.project_state(("posts", "0001_initial"))
     after = before.clone()
     operation.state_forwards("posts", after)
-
     with connection.schema_editor(atomic=False) as editor:
         operation.database_forwards("posts", editor, before, after)
 
-    assert isinstance(operation, AddIndexConcurrentlyResumable)
-    with connection.cursor() as cursor:
+
+@pytest.mark.django_db(databases="__all__", transaction=True)
+@pytest.mark.parametrize("left", ["invalid", "valid"])
+def test_an_index_build_cut_short_is_finished_by_the_migration_run_again(left):
+    index = "indexrelid = 'comment_by_author'::regclass"
+    if left == "invalid":  # what a cancelled CREATE INDEX CONCURRENTLY leaves
+        with connections["shard_1"].cursor() as cursor:
+            cursor.execute(f"UPDATE pg_index SET indisvalid = false WHERE {index}")
+    # (valid: built, and the run cut short before it recorded the migration)
+
+    _index_migration_run_again("shard_1")
+
+    with connections["shard_1"].cursor() as cursor:
         cursor.execute(f"SELECT indisvalid FROM pg_index WHERE {index}")
         assert cursor.fetchall() == [(True,)]

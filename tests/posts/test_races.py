@@ -11,7 +11,7 @@ import pytest
 from django.db import connections
 
 from accounts.models import UserCounters
-from posts.models import Location, Post, PostHashtag, PostMention
+from posts.models import LikedPost, Location, Post, PostHashtag, PostMention
 from tests.locks import lock_waiters, own_connections
 
 ALL = "__all__"
@@ -345,6 +345,7 @@ def test_a_like_in_flight_when_the_block_commits_is_taken_off_too(
 
     assert after_first == (1, 0)
     assert _counts(post_id) == (0, 0)
+    assert not LikedPost.objects.using("shard_1").filter(user_id=ben.id).exists()
 
 
 def test_two_blocks_by_one_user_at_once_do_not_deadlock(
