@@ -212,15 +212,15 @@ class UserAdmin(RefusedWhileUnavailable, DjangoUserAdmin):
         queryset.update(**fields)
         user_cards_forget(user_ids=user_ids)
 
-    @admin.action(description="Mark as verified")
+    @admin.action(description="Mark as verified", permissions=["change"])
     def verify(self, request, queryset):
         self._update(queryset, is_verified=True)
 
-    @admin.action(description="Remove verification")
+    @admin.action(description="Remove verification", permissions=["change"])
     def unverify(self, request, queryset):
         self._update(queryset, is_verified=False)
 
-    @admin.action(description="Deactivate (and revoke their tokens)")
+    @admin.action(description="Deactivate (and revoke their tokens)", permissions=["change"])
     def deactivate(self, request, queryset):
         # The rows first, in one transaction with the tokens' deletion: a login racing it
         # either waits for the commit and is refused, or commits first and its token goes too.
@@ -230,7 +230,7 @@ class UserAdmin(RefusedWhileUnavailable, DjangoUserAdmin):
             user_tokens_delete(user_ids=user_ids)
         user_cards_forget(user_ids=user_ids)
 
-    @admin.action(description="Reactivate")
+    @admin.action(description="Reactivate", permissions=["change"])
     def reactivate(self, request, queryset):
         # Read first: on a list filtered to inactive accounts, the queryset is empty after.
         user_ids = list(queryset.values_list("pk", flat=True))

@@ -127,7 +127,7 @@ class OutboxEventAdmin(ShardedModelAdmin):
     readonly_fields = [f.name for f in OutboxEvent._meta.fields]
     actions = ["requeue"]
 
-    @admin.action(description="Re-queue the selected events")
+    @admin.action(description="Re-queue the selected events", permissions=["change"])
     def requeue(self, request, queryset):
         from django.utils import timezone
 

@@ -97,7 +97,7 @@ class PostAdmin(ShardedModelAdmin):
         rows = PostMedia.objects.using(obj._state.db).filter(post_id=obj.id).order_by("position")
         return ", ".join(str(row.media_id) for row in rows)
 
-    @admin.action(description="Soft-delete (hide everywhere)")
+    @admin.action(description="Soft-delete (hide everywhere)", permissions=["change"])
     def soft_delete(self, request, queryset):
         from accounts.models import User
         from posts.services.posts import post_delete
@@ -106,7 +106,7 @@ class PostAdmin(ShardedModelAdmin):
             post_delete(author=User(id=post.author_id), post_id=post.id)
         self.message_user(request, "Deleted.")
 
-    @admin.action(description="Restore deleted posts")
+    @admin.action(description="Restore deleted posts", permissions=["change"])
     def restore(self, request, queryset):
         restored = sum(post_restore(post_id=post.id) for post in queryset)
         self.message_user(request, f"Restored {restored} posts at {timezone.now():%H:%M}.")
