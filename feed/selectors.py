@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import orjson
@@ -33,6 +34,7 @@ from instagram.pagination import PageRequest, encode_cursor
 from instagram.redis import get_redis
 from instagram.scatter import scatter
 from instagram.sharding import alias_for_id, group_by_alias
+from media.services import media_views_count
 from posts.hydration import (
     POST_BODIES,
     STATE_COLUMNS_SQL,
@@ -418,6 +420,7 @@ def feed_home_page(
         next_cursor = encode_cursor(ts=timestamp_ms_of(posts[-1].id), id=posts[-1].id)
     elif resume is not None:
         next_cursor = encode_cursor(ts=timestamp_ms_of(resume), id=resume)
+    media_views_count(_media_ids(posts, hydrated))
     return {
         "posts": posts_render(
             posts,
@@ -428,6 +431,13 @@ def feed_home_page(
         "next_cursor": next_cursor,
         "has_more": next_cursor is not None,
     }
+
+
+def _media_ids(posts: list[PostState], hydrated: Hydrated) -> Iterator[int]:
+    """The media of these posts, read from their bodies (only if iterated: a sampled count)."""
+    for post in posts:
+        for item in orjson.loads(hydrated.bodies[post.id].json)["media"]:
+            yield int(item["media_id"])
 
 
 def _window_key(viewer_id: int, window: int) -> str:
@@ -466,6 +476,7 @@ def _ranked_page(read: _Read, page: PageRequest) -> dict:
     allowed = [states[i] for i in chosen if i in states and graph.allows(states[i])]
     hydrated = posts_hydrate(allowed)
     visible = [state for state in allowed if hydrated.author_active(state.author_id)]
+    media_views_count(_media_ids(visible, hydrated))
     end = start + len(chosen)
     has_more = end < len(order)
     return {

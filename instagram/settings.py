@@ -238,6 +238,8 @@ MEDIA_TIER_POLICY = {
     "warm_min_accesses": env_int("MEDIA_WARM_MIN_ACCESSES", 100),  # this popular: never cold
     "batch": env_int("MEDIA_TIER_BATCH", 1000),
 }
+# One answer showing media in this many counts their views (as this many): 0 counts none.
+MEDIA_VIEW_SAMPLE = env_int("MEDIA_VIEW_SAMPLE", 10)
 MEDIA_S3_STORAGE_CLASSES = {"hot": "STANDARD", "warm": "STANDARD_IA", "cold": "GLACIER_IR"}
 # Originals are never public: a private ACL on S3 (and a bucket policy denying */original.*).
 MEDIA_S3_ORIGINAL_ACL = os.environ.get("MEDIA_S3_ORIGINAL_ACL", "private") or None

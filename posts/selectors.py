@@ -600,6 +600,9 @@ def post_rows_render(
                 "permalink": permalink(row.id),
             }
         )
+    from media.services import media_views_count
+
+    media_views_count(item[0] for row in rows for item in row.media)
     return bodies
 
 

@@ -18,3 +18,5 @@ os.environ["CELERY_BROKER_URL"] = _redis_db(
 )
 
 from instagram.settings import *  # noqa: E402,F403
+
+MEDIA_VIEW_SAMPLE = 1  # every answer counts its media's views: exact counts in the tests

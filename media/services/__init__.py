@@ -5,7 +5,8 @@
   `profile_picture_attach(*, uploader_id, media_id)` once it is set on the user.
 - `media_mark_attached(*, uploader_id, media_ids)`: a post/story uses them (stops expiry).
 - `media_release(*, uploader_id, media_ids)`: no longer used; deleted by the next sweep.
-- `media_access_record(*, media_ids)`: count views for storage tiering.
+- `media_access_record(*, media_ids)`: count views for storage tiering;
+  `media_views_count(media_ids)`: the same, sampled, for the read paths.
 - `media.services.processing.media_processed_hooks`: append `fn(*, media_ids)`; called after
   commit, through the outbox (so at least once: be idempotent), when an upload (and its exact
   duplicates) ends ready or failed.
@@ -20,6 +21,7 @@ from media.services.lifecycle import (
     media_mark_attached,
     media_release,
     media_tier_apply,
+    media_views_count,
     profile_picture_attach,
 )
 from media.services.processing import (
@@ -43,6 +45,7 @@ __all__ = [
     "media_release",
     "media_tier_apply",
     "media_upload",
+    "media_views_count",
     "profile_picture_attach",
     "profile_picture_create",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import random
 import uuid
 from collections.abc import Iterable
 
@@ -12,6 +13,7 @@ from django.db import connections, transaction
 from django.db.models import Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from instagram.errors import ApiError
 from instagram.outbox import outbox_enqueue, outbox_handler
@@ -180,7 +182,7 @@ def _access_key(alias: str) -> str:
     return f"media:access:{{{alias}}}"  # hash tag: the key and its flush copy share a slot
 
 
-def media_access_record(*, media_ids: Iterable[int]) -> None:
+def media_access_record(*, media_ids: Iterable[int], weight: int = 1) -> None:
     """Count views of media (cheap: one Redis pipeline); folded into rows by the tier task."""
     grouped = group_by_alias(int(media_id) for media_id in media_ids)
     if not grouped:
@@ -188,8 +190,22 @@ def media_access_record(*, media_ids: Iterable[int]) -> None:
     pipe = get_redis().pipeline(transaction=False)
     for alias, ids in grouped.items():
         for media_id in ids:
-            pipe.hincrby(_access_key(alias), str(media_id), 1)
+            pipe.hincrby(_access_key(alias), str(media_id), weight)
     pipe.execute()
+
+
+def media_views_count(media_ids: Iterable[int]) -> None:
+    """Views of media shown in an answer, for the tier policy: one answer in MEDIA_VIEW_SAMPLE
+    is counted, as that many views each (a Redis round trip on every read would cost the hot
+    lists more than the tiers are worth; the policy's thresholds are in the hundreds). Never
+    fails the read that calls it."""
+    sample = settings.MEDIA_VIEW_SAMPLE
+    if sample <= 0 or (sample > 1 and random.randrange(sample)):  # noqa: S311 (a sample)
+        return
+    try:
+        media_access_record(media_ids=media_ids, weight=sample)
+    except RedisError:
+        logger.warning("media views not counted", exc_info=True)
 
 
 # Takes the live counters as the shard's flush copy (unless a copy is left by a run that died),
@@ -266,10 +282,18 @@ def _tier_targets(alias: str, now: dt.datetime) -> dict[str, QuerySet[Media]]:
     is_cold = Q(created_at__lt=cold_before, access_count__lt=policy["warm_min_accesses"])
     is_warm = Q(created_at__lt=warm_before, access_count__lt=policy["hot_min_accesses"])
     live = Media.objects.using(alias).filter(status=MediaStatus.READY, attached_at__isnull=False)
+    # Exact duplicates share their files, which take the hottest tier any of them needs (else
+    # each run would move them one way for one row and back for the other).
+    needs_warm = live.exclude(is_cold).values("storage_prefix")
+    needs_hot = live.exclude(is_warm).values("storage_prefix")
     return {
-        StorageTier.COLD: live.filter(is_cold).exclude(tier=StorageTier.COLD),
-        StorageTier.WARM: live.filter(is_warm).exclude(is_cold).exclude(tier=StorageTier.WARM),
-        StorageTier.HOT: live.exclude(is_warm).exclude(tier=StorageTier.HOT),
+        StorageTier.COLD: live.filter(is_cold)
+        .exclude(tier=StorageTier.COLD)
+        .exclude(storage_prefix__in=needs_warm),
+        StorageTier.WARM: live.filter(is_warm, storage_prefix__in=needs_warm)
+        .exclude(tier=StorageTier.WARM)
+        .exclude(storage_prefix__in=needs_hot),
+        StorageTier.HOT: live.filter(storage_prefix__in=needs_hot).exclude(tier=StorageTier.HOT),
     }
 
 
@@ -285,7 +309,11 @@ def media_tier_apply(*, now: dt.datetime | None = None) -> dict[str, int]:
     batch = settings.MEDIA_TIER_POLICY["batch"]
     for alias in shard_aliases():
         for tier, queryset in _tier_targets(alias, now).items():
+            moved_files: set[str] = set()  # exact duplicates: their shared files move once
             for media in queryset.order_by("id")[:batch]:
+                if media.storage_prefix in moved_files:
+                    continue
+                moved_files.add(media.storage_prefix)
                 names = [f"{media.storage_prefix}/{name}.jpg" for name in media.variants]
                 names += [
                     f"{media.storage_prefix}/{media.original_name}",

@@ -12,6 +12,7 @@ from django.utils import timezone
 from instagram.errors import ApiError
 from instagram.models import OutboxEvent, OutboxStatus
 from instagram.sharding import alias_for_id
+from media import storage
 from media.models import Media, MediaNearDuplicate, MediaStatus
 from media.selectors import media_near_duplicates
 from media.services import (
@@ -224,6 +225,55 @@ def test_tiers_follow_age_and_access_count(
     }
     assert (_get(popular).access_count, _get(new).access_count) == (3, 1)
     assert media_tier_apply() == {"hot": 0, "warm": 0, "cold": 0}  # settled
+
+
+@pytest.mark.django_db(databases=ALL)
+@pytest.mark.parametrize(("age", "tier"), [(400, "hot"), (40, "hot")])
+def test_exact_duplicates_sharing_files_take_the_tier_the_newer_needs_and_stay(
+    authed, user, media_root, shard_commits, redis_client, monkeypatch, age, tier
+):
+    data = images.encode(images.textured(21), "JPEG")
+    with shard_commits():
+        old = _upload_id(authed, data)
+    media_process(media_id=old)
+    new = _upload_id(authed, data)  # an exact duplicate: the same files
+    media_mark_attached(uploader_id=user.id, media_ids=[old, new])
+    Media.objects.using(alias_for_id(old)).filter(id=old).update(
+        created_at=timezone.now() - dt.timedelta(days=age)
+    )
+    moves = []
+    monkeypatch.setattr(
+        storage, "set_storage_class", lambda names, cls: moves.append(cls) or len(names)
+    )
+
+    first = media_tier_apply()
+    second = media_tier_apply()
+
+    assert first == second == {"hot": 0, "warm": 0, "cold": 0}
+    assert moves == []
+    assert (_get(old).tier, _get(new).tier) == (tier, tier)
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_exact_duplicates_both_old_go_cold_together(
+    authed, user, media_root, shard_commits, redis_client, monkeypatch
+):
+    data = images.encode(images.textured(22), "JPEG")
+    with shard_commits():
+        old = _upload_id(authed, data)
+    media_process(media_id=old)
+    new = _upload_id(authed, data)
+    media_mark_attached(uploader_id=user.id, media_ids=[old, new])
+    Media.objects.using(alias_for_id(old)).filter(id__in=[old, new]).update(
+        created_at=timezone.now() - dt.timedelta(days=400)
+    )
+    monkeypatch.setattr(storage, "set_storage_class", lambda names, cls: len(names))
+
+    first = media_tier_apply()
+    second = media_tier_apply()
+
+    assert (first, second) == ({"hot": 0, "warm": 0, "cold": 1}, {"hot": 0, "warm": 0, "cold": 0})
+    assert (_get(old).tier, _get(new).tier) == ("cold", "cold")
 
 
 @pytest.mark.django_db(databases=ALL)
