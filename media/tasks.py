@@ -15,7 +15,12 @@ RETRY_BASE_SECONDS = 10
 MAX_RETRIES = 3
 
 
-@shared_task(bind=True, ignore_result=True, max_retries=MAX_RETRIES, soft_time_limit=120)
+# A render stuck where the soft limit cannot reach it (inside a codec's native code) is ended
+# by the hard limit: the worker process is replaced, the task redelivered, and the upload fails
+# once it has used MEDIA_PROCESS_MAX_ATTEMPTS.
+@shared_task(
+    bind=True, ignore_result=True, max_retries=MAX_RETRIES, soft_time_limit=120, time_limit=180
+)
 def media_process_task(self, media_id: int) -> None:
     """Render an upload. Bad images end `failed` at once; infrastructure errors (storage, a
     database restart) retry with backoff, then fail: never a crash loop, never forever."""

@@ -344,3 +344,10 @@ def test_running_out_of_memory_or_time_is_not_taken_for_a_bad_file(monkeypatch, 
             filter_id="normal",
             max_pixels=50_000_000,
         )
+
+
+def test_a_render_stuck_where_its_soft_limit_cannot_reach_is_ended_by_a_hard_one():
+    from media.tasks import media_process_task
+
+    # The hard limit replaces the worker process; the redelivered task counts an attempt.
+    assert (media_process_task.soft_time_limit, media_process_task.time_limit) == (120, 180)
