@@ -201,6 +201,7 @@ RENDITION_FIELDS = (
     "phash_band2",
     "phash_band3",
     "processed_at",
+    "tier",  # where the shared files are (a later move of them updates every row)
 )
 
 

@@ -79,3 +79,14 @@ def test_a_staff_member_who_may_only_view_events_cannot_requeue_them(make_user, 
     assert OutboxEvent.objects.using("shard_0").values_list("status", "attempts").get(
         id=event.id
     ) == ("dead", 12)
+
+
+def test_a_staff_member_who_may_change_users_can_still_deactivate_them(make_user, redis_client):
+    ann = make_user("ann", shard="shard_0")
+    browser = _staff_who_may_only_view("view_user", "change_user")
+
+    browser.post(
+        "/admin/accounts/user/", {"action": "deactivate", "_selected_action": [str(ann.pk)]}
+    )
+
+    assert User.objects.filter(pk=ann.pk).values_list("is_active", flat=True).get() is False

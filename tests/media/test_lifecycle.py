@@ -277,6 +277,33 @@ def test_exact_duplicates_both_old_go_cold_together(
 
 
 @pytest.mark.django_db(databases=ALL)
+def test_a_new_duplicate_of_cold_files_whose_source_was_released_brings_them_back_hot(
+    authed, user, media_root, shard_commits, redis_client, monkeypatch
+):
+    data = images.encode(images.textured(23), "JPEG")
+    with shard_commits():
+        old = _upload_id(authed, data)
+    media_process(media_id=old)
+    media_mark_attached(uploader_id=user.id, media_ids=[old])
+    Media.objects.using(alias_for_id(old)).filter(id=old).update(
+        created_at=timezone.now() - dt.timedelta(days=400)
+    )
+    moves = []
+    monkeypatch.setattr(
+        storage, "set_storage_class", lambda names, cls: moves.append(cls) or len(names)
+    )
+    assert media_tier_apply() == {"hot": 0, "warm": 0, "cold": 1}  # the files are cold now
+    media_release(uploader_id=user.id, media_ids=[old])  # its post deleted (grace period)
+    new = _upload_id(authed, data)  # an exact duplicate: the same (cold) files
+    media_mark_attached(uploader_id=user.id, media_ids=[new])
+
+    assert _get(new).storage_prefix == _get(old).storage_prefix
+    assert media_tier_apply() == {"hot": 1, "warm": 0, "cold": 0}
+    assert moves == ["GLACIER_IR", "STANDARD"]
+    assert (_get(old).tier, _get(new).tier) == ("hot", "hot")
+
+
+@pytest.mark.django_db(databases=ALL)
 def test_profile_picture_uses_the_pipeline_with_square_150_and_320(user, media_root):
     file = SimpleUploadedFile("me.heic", images.heic(), "image/heic")
 
