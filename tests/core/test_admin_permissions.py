@@ -11,7 +11,7 @@ from posts.models import Post
 pytestmark = pytest.mark.django_db(databases="__all__")
 
 
-def _staff_who_may_only_view(*codenames: str) -> Client:
+def _staff_with(*codenames: str) -> Client:
     intern = User.objects.create_user(username="intern", password="pw-admin-123456", is_staff=True)
     intern.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
     browser = Client()
@@ -25,7 +25,7 @@ def test_a_staff_member_who_may_only_view_users_cannot_run_their_actions(
 ):
     ann = make_user("ann", shard="shard_0")
     before = User.objects.filter(pk=ann.pk).values_list("is_active", "is_verified").get()
-    browser = _staff_who_may_only_view("view_user")
+    browser = _staff_with("view_user")
 
     listed = browser.get("/admin/accounts/user/")
     browser.post("/admin/accounts/user/", {"action": action, "_selected_action": [str(ann.pk)]})
@@ -46,7 +46,7 @@ def test_a_staff_member_who_may_only_view_posts_cannot_delete_or_restore_them(
 
         post_delete(author=ann, post_id=post_id)  # restorable, within the grace period
     before = Post.objects.using("shard_0").values_list("deleted_at", flat=True).get(id=post_id)
-    browser = _staff_who_may_only_view("view_post")
+    browser = _staff_with("view_post")
 
     browser.post(
         "/admin/posts/post/?shard=shard_0", {"action": action, "_selected_action": [str(post_id)]}
@@ -69,7 +69,7 @@ def test_a_staff_member_who_may_only_view_events_cannot_requeue_them(make_user, 
             partition_id=ann.id, kind=GraphEvent.FOLLOW_SYNC, payload={"follower_id": 1}
         )
     OutboxEvent.objects.using("shard_0").filter(id=event.id).update(status="dead", attempts=12)
-    browser = _staff_who_may_only_view("view_outboxevent")
+    browser = _staff_with("view_outboxevent")
 
     browser.post(
         "/admin/instagram/outboxevent/?shard=shard_0",
@@ -83,7 +83,7 @@ def test_a_staff_member_who_may_only_view_events_cannot_requeue_them(make_user, 
 
 def test_a_staff_member_who_may_change_users_can_still_deactivate_them(make_user, redis_client):
     ann = make_user("ann", shard="shard_0")
-    browser = _staff_who_may_only_view("view_user", "change_user")
+    browser = _staff_with("view_user", "change_user")
 
     browser.post(
         "/admin/accounts/user/", {"action": "deactivate", "_selected_action": [str(ann.pk)]}
