@@ -227,71 +227,67 @@ def test_tiers_follow_age_and_access_count(
     assert media_tier_apply() == {"hot": 0, "warm": 0, "cold": 0}  # settled
 
 
-@pytest.mark.django_db(databases=ALL)
-@pytest.mark.parametrize(("age", "tier"), [(400, "hot"), (40, "hot")])
-def test_exact_duplicates_sharing_files_take_the_tier_the_newer_needs_and_stay(
-    authed, user, media_root, shard_commits, redis_client, monkeypatch, age, tier
-):
-    data = images.encode(images.textured(21), "JPEG")
-    with shard_commits():
-        old = _upload_id(authed, data)
-    media_process(media_id=old)
-    new = _upload_id(authed, data)  # an exact duplicate: the same files
-    media_mark_attached(uploader_id=user.id, media_ids=[old, new])
-    Media.objects.using(alias_for_id(old)).filter(id=old).update(
-        created_at=timezone.now() - dt.timedelta(days=age)
-    )
-    moves = []
+@pytest.fixture
+def storage_moves(monkeypatch):
+    """The storage classes the tier task sets, in order (no file is moved)."""
+    moves: list[str] = []
     monkeypatch.setattr(
         storage, "set_storage_class", lambda names, cls: moves.append(cls) or len(names)
     )
+    return moves
 
-    first = media_tier_apply()
-    second = media_tier_apply()
 
-    assert first == second == {"hot": 0, "warm": 0, "cold": 0}
-    assert moves == []
-    assert (_get(old).tier, _get(new).tier) == (tier, tier)
+def _processed(client, shard_commits, data) -> int:
+    with shard_commits():
+        media_id = _upload_id(client, data)
+    media_process(media_id=media_id)
+    return media_id
+
+
+def _aged(media_ids: list[int], days: int) -> None:
+    Media.objects.using(alias_for_id(media_ids[0])).filter(id__in=media_ids).update(
+        created_at=timezone.now() - dt.timedelta(days=days)
+    )
+
+
+_SETTLED = {"hot": 0, "warm": 0, "cold": 0}
 
 
 @pytest.mark.django_db(databases=ALL)
-def test_exact_duplicates_both_old_go_cold_together(
-    authed, user, media_root, shard_commits, redis_client, monkeypatch
+@pytest.mark.parametrize(
+    ("aged", "moved", "tier"),
+    [
+        ({"old": 400}, _SETTLED, "hot"),  # the newer needs hot: both stay hot
+        ({"old": 40}, _SETTLED, "hot"),
+        ({"old": 400, "new": 400}, {**_SETTLED, "cold": 1}, "cold"),  # together, once
+    ],
+)
+def test_exact_duplicates_sharing_files_take_the_hottest_tier_either_needs_and_stay(
+    authed, user, media_root, shard_commits, redis_client, storage_moves, aged, moved, tier
 ):
-    data = images.encode(images.textured(22), "JPEG")
-    with shard_commits():
-        old = _upload_id(authed, data)
-    media_process(media_id=old)
-    new = _upload_id(authed, data)
-    media_mark_attached(uploader_id=user.id, media_ids=[old, new])
-    Media.objects.using(alias_for_id(old)).filter(id__in=[old, new]).update(
-        created_at=timezone.now() - dt.timedelta(days=400)
-    )
-    monkeypatch.setattr(storage, "set_storage_class", lambda names, cls: len(names))
+    data = images.encode(images.textured(21), "JPEG")
+    ids = {"old": _processed(authed, shard_commits, data)}
+    ids["new"] = _upload_id(authed, data)  # an exact duplicate: the same files
+    media_mark_attached(uploader_id=user.id, media_ids=list(ids.values()))
+    for name, days in aged.items():
+        _aged([ids[name]], days)
 
     first = media_tier_apply()
     second = media_tier_apply()
 
-    assert (first, second) == ({"hot": 0, "warm": 0, "cold": 1}, {"hot": 0, "warm": 0, "cold": 0})
-    assert (_get(old).tier, _get(new).tier) == ("cold", "cold")
+    assert (first, second) == (moved, _SETTLED)
+    assert storage_moves == ([] if tier == "hot" else ["GLACIER_IR"])
+    assert (_get(ids["old"]).tier, _get(ids["new"]).tier) == (tier, tier)
 
 
 @pytest.mark.django_db(databases=ALL)
 def test_a_new_duplicate_of_cold_files_whose_source_was_released_brings_them_back_hot(
-    authed, user, media_root, shard_commits, redis_client, monkeypatch
+    authed, user, media_root, shard_commits, redis_client, storage_moves
 ):
     data = images.encode(images.textured(23), "JPEG")
-    with shard_commits():
-        old = _upload_id(authed, data)
-    media_process(media_id=old)
+    old = _processed(authed, shard_commits, data)
     media_mark_attached(uploader_id=user.id, media_ids=[old])
-    Media.objects.using(alias_for_id(old)).filter(id=old).update(
-        created_at=timezone.now() - dt.timedelta(days=400)
-    )
-    moves = []
-    monkeypatch.setattr(
-        storage, "set_storage_class", lambda names, cls: moves.append(cls) or len(names)
-    )
+    _aged([old], 400)
     assert media_tier_apply() == {"hot": 0, "warm": 0, "cold": 1}  # the files are cold now
     media_release(uploader_id=user.id, media_ids=[old])  # its post deleted (grace period)
     new = _upload_id(authed, data)  # an exact duplicate: the same (cold) files
@@ -299,7 +295,7 @@ def test_a_new_duplicate_of_cold_files_whose_source_was_released_brings_them_bac
 
     assert _get(new).storage_prefix == _get(old).storage_prefix
     assert media_tier_apply() == {"hot": 1, "warm": 0, "cold": 0}
-    assert moves == ["GLACIER_IR", "STANDARD"]
+    assert storage_moves == ["GLACIER_IR", "STANDARD"]
     assert (_get(old).tier, _get(new).tier) == ("hot", "hot")
 
 
