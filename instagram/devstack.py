@@ -7,13 +7,16 @@
 Services named in the environment (DATABASE_URL, REDIS_URL) are used as they are. Otherwise an
 embedded PostgreSQL (data under var/postgres, kept across runs) and an embedded Valkey (a
 Redis-compatible server; var/valkey for `run`, a throwaway directory for `exec`) are started,
-and stopped again on exit. Nothing here needs root or a system package.
+and stopped again on exit. While `run` is up, `exec` joins its services (their URLs are in
+var/stack.json) rather than starting its own, and leaves them running. Nothing here needs root
+or a system package.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import json
 import os
 import shutil
 import signal
@@ -161,6 +164,31 @@ def services(stack: ExitStack, var: Path, *, persistent_redis: bool) -> dict[str
     return env
 
 
+SERVICE_VARIABLES = ("DATABASE_URL", "SHARD_DATABASE_URLS", "REDIS_URL", "CELERY_BROKER_URL")
+
+
+def stack_file(var: Path) -> Path:
+    return var / "stack.json"
+
+
+def _stack_publish(stack: ExitStack, var: Path, env: dict[str, str]) -> None:
+    """Name this run's services for `exec` while it is up (the file goes when it stops)."""
+    path = stack_file(var)
+    shared = {name: env[name] for name in SERVICE_VARIABLES if env.get(name)}
+    path.write_text(json.dumps({"pid": os.getpid(), "env": shared}))
+    stack.callback(path.unlink, missing_ok=True)
+
+
+def running_stack(var: Path) -> dict[str, str] | None:
+    """The service URLs of a `run` that is up, if one is."""
+    try:
+        published = json.loads(stack_file(var).read_text())
+        os.kill(int(published["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):  # none, unreadable, or its run is gone
+        return None
+    return dict(published["env"])
+
+
 def manage(env: dict[str, str], *args: str) -> None:
     subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True)
 
@@ -241,6 +269,7 @@ def start_stack(
     env = dict(os.environ)
     env.setdefault("DEBUG", "1")
     env.update(services(stack, var, persistent_redis=True))
+    _stack_publish(stack, var, env)
     metrics_dir = var / "prometheus"
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir(parents=True)
@@ -342,7 +371,7 @@ def cmd_run(args) -> int:
 
 def cmd_smoke(args) -> int:
     """Fresh data directory, the same start-up as `run`, then /readyz and /api/docs/ must be 200."""
-    for name in ("DATABASE_URL", "SHARD_DATABASE_URLS", "REDIS_URL", "CELERY_BROKER_URL"):
+    for name in SERVICE_VARIABLES:
         os.environ.pop(name, None)
     var = Path(tempfile.mkdtemp(prefix="instagram-smoke-"))
     port = free_port()
@@ -379,7 +408,13 @@ def cmd_exec(args) -> int:
     _stop_on_signals()
     with ExitStack() as stack:
         env = dict(os.environ)
-        env.update(services(stack, var, persistent_redis=False))
+        named = os.environ.get("DATABASE_URL") or os.environ.get("REDIS_URL")
+        joined = None if named else running_stack(var)
+        if joined is not None:  # stopping its services on exit would stop them under it
+            log("joining the services of the stack that is running (make run)")
+            env.update(joined)
+        else:
+            env.update(services(stack, var, persistent_redis=False))
         try:
             return subprocess.run(args.command, cwd=ROOT, env=env).returncode
         except KeyboardInterrupt:  # the command is killed, then the services stop
