@@ -137,16 +137,20 @@ def test_schema_describes_the_accounts_endpoints(client):
     }
 
 
-def _picture_upload(client, colour):
+def _picture(colour):
     import io
 
     from PIL import Image
 
     buffer = io.BytesIO()
     Image.new("RGB", (500, 400), colour).save(buffer, "PNG")
-    buffer.seek(0)
-    buffer.name = "me.png"
-    return client.post("/api/v1/accounts/me/profile_pic", {"file": buffer}, format="multipart")
+    return SimpleUploadedFile("me.png", buffer.getvalue(), content_type="image/png")
+
+
+def _picture_upload(client, colour):
+    return client.post(
+        "/api/v1/accounts/me/profile_pic", {"file": _picture(colour)}, format="multipart"
+    )
 
 
 def test_profile_picture_upload_renders_squares_and_replaces_the_old_one(
@@ -206,16 +210,6 @@ def test_two_profile_pictures_at_once_leave_only_the_last_attached(
         (False, True),
         (True, False),
     ]
-
-
-def _picture(colour):
-    import io
-
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.new("RGB", (500, 400), colour).save(buffer, "PNG")
-    return SimpleUploadedFile("me.png", buffer.getvalue(), content_type="image/png")
 
 
 def test_a_crash_once_a_new_profile_picture_is_set_still_frees_the_old_one(
