@@ -212,8 +212,19 @@ def test_two_profile_pictures_at_once_leave_only_the_last_attached(
     ]
 
 
+@pytest.fixture
+def with_a_picture(make_user, settings, tmp_path, redis_client):
+    """ann, with a profile picture set (and its media ID)."""
+    from accounts.services import profile
+
+    settings.MEDIA_ROOT = tmp_path
+    ann = make_user("ann", shard="shard_0")
+    profile.profile_picture_set(user=User.objects.get(pk=ann.pk), file=_picture((200, 10, 10)))
+    return ann, User.objects.get(pk=ann.pk).profile_pic_media_id
+
+
 def test_a_crash_once_a_new_profile_picture_is_set_still_frees_the_old_one(
-    make_user, settings, tmp_path, settle, redis_client, monkeypatch
+    with_a_picture, settle, monkeypatch
 ):
     import datetime as dt
 
@@ -223,10 +234,7 @@ def test_a_crash_once_a_new_profile_picture_is_set_still_frees_the_old_one(
     from media import services as media_services
     from media.models import Media
 
-    settings.MEDIA_ROOT = tmp_path
-    ann = make_user("ann", shard="shard_0")
-    profile.profile_picture_set(user=User.objects.get(pk=ann.pk), file=_picture((200, 10, 10)))
-    old = User.objects.get(pk=ann.pk).profile_pic_media_id
+    ann, old = with_a_picture
 
     def killed(**kwargs):
         raise SystemExit("killed")
@@ -246,17 +254,14 @@ def test_a_crash_once_a_new_profile_picture_is_set_still_frees_the_old_one(
 
 
 def test_a_new_profile_picture_that_never_commits_leaves_the_old_one_attached(
-    make_user, settings, tmp_path, settle, redis_client, monkeypatch
+    with_a_picture, settle, monkeypatch
 ):
     from django.db import DatabaseError
 
     from accounts.services import profile
     from media.models import Media
 
-    settings.MEDIA_ROOT = tmp_path
-    ann = make_user("ann", shard="shard_0")
-    profile.profile_picture_set(user=User.objects.get(pk=ann.pk), file=_picture((200, 10, 10)))
-    old = User.objects.get(pk=ann.pk).profile_pic_media_id
+    ann, old = with_a_picture
 
     def fail(*args, **kwargs):
         raise DatabaseError("the default database went away")
